@@ -1,0 +1,202 @@
+"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | report | export | push | data.
+
+Bad input (a malformed file, a missing file, a checkpoint of another variant, an unknown flag) ends
+with one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for each command's options)
+
+  pretrain   span-corruption pretraining on a corpus (flags: hf_knowgpt.training_args)
+  finetune   birth-place finetuning, from scratch or --pretrained_model; evaluates on --eval_file
+  evaluate   --model_dir D --eval_file F [--output_file P]: greedy answers and the course's score line
+  baseline   --eval_file F [--answer London]: always answer the same place
+  demo       the main job: pretrain, finetune and evaluate on the built-in synthetic corpus
+  report     RUN_DIR: plots (accuracy vs coverage, reliability, training curves) and a summary
+  export     RUN_OR_MODEL_DIR FOLDER: the folder `push` would upload
+  push       RUN_OR_MODEL_DIR REPO_ID: publish to the Hugging Face Hub
+  data       charcorruption|namedata FILE, or validate DATA_DIR
+"""
+
+
+def _train(job: str, argv: list[str]) -> int:
+    from .trainer import train
+    from .training_args import parse_args
+
+    model_args, data_args, train_args = parse_args(job, argv)
+    out = train(job, model_args, data_args, train_args)
+    if job == "finetune" and data_args.eval_file:
+        from .evaluation import evaluate_file
+        from .utils import atomic_write_json
+
+        result = evaluate_file(
+            out / "model", data_args.eval_file, out / "eval" / "dev_predictions.txt"
+        )
+        atomic_write_json(
+            out / "eval_results.json", {"dev": {**result, "eval_file": data_args.eval_file}}
+        )
+        if result.get("course_line"):
+            print(result["course_line"])
+    if train_args.push_to_hub:
+        from .hub import push
+
+        if not train_args.hub_model_id:
+            raise ValueError("--push_to_hub needs --hub_model_id")
+        print(push(out, train_args.hub_model_id, private=train_args.hub_private))
+    return 0
+
+
+def _evaluate(argv: list[str]) -> int:
+    from .evaluation import evaluate_file
+
+    p = argparse.ArgumentParser(prog="knowgpt evaluate")
+    p.add_argument("--model_dir", required=True, help="model folder or run directory")
+    p.add_argument("--eval_file", required=True, help="QA TSV, or a questions-only file")
+    p.add_argument(
+        "--output_file", help="predictions, one per line (plus a .jsonl with confidences)"
+    )
+    p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--min_confidence", type=float, help="answer <unknown> below this confidence")
+    p.add_argument("--num_alternatives", type=int, default=0, help="beam alternatives per question")
+    a = p.parse_args(argv)
+    from .trainer import resolve_model_dir
+
+    result = evaluate_file(
+        resolve_model_dir(a.model_dir),
+        a.eval_file,
+        a.output_file,
+        batch_size=a.batch_size,
+        min_confidence=a.min_confidence,
+        num_alternatives=a.num_alternatives,
+    )
+    if result.get("course_line"):
+        print(result["course_line"])
+    else:
+        print(
+            f"wrote {result['n_predictions']} predictions to {a.output_file} (no answers in {a.eval_file}: no score)"
+        )
+    return 0
+
+
+def _baseline(argv: list[str]) -> int:
+    from .evaluation import course_line, london_baseline
+
+    p = argparse.ArgumentParser(prog="knowgpt baseline")
+    p.add_argument("--eval_file", required=True)
+    p.add_argument("--answer", default="London")
+    a = p.parse_args(argv)
+    result = london_baseline(a.eval_file, answer=a.answer)
+    print(course_line(result["correct"], result["total"]))
+    return 0
+
+
+def _demo(argv: list[str]) -> int:
+    from .demo import main as demo_main
+
+    return demo_main(argv)
+
+
+def _report(argv: list[str]) -> int:
+    from .report import main as report_main
+
+    return report_main(argv)
+
+
+def _export(argv: list[str]) -> int:
+    from .hub import export
+
+    p = argparse.ArgumentParser(prog="knowgpt export")
+    p.add_argument("src", help="run directory or model folder")
+    p.add_argument("folder", help="where to write the Hub-ready folder")
+    p.add_argument("--overwrite", action="store_true")
+    a = p.parse_args(argv)
+    print(export(a.src, a.folder, overwrite=a.overwrite))
+    return 0
+
+
+def _push(argv: list[str]) -> int:
+    from .hub import push
+
+    p = argparse.ArgumentParser(prog="knowgpt push")
+    p.add_argument("src", help="run directory or model folder")
+    p.add_argument("repo_id", help="e.g. your-name/knowgpt-vanilla")
+    p.add_argument("--private", action="store_true")
+    p.add_argument("--revision", help="branch to push to (created if missing)")
+    p.add_argument("--commit_message")
+    p.add_argument("--create_pr", action="store_true")
+    a = p.parse_args(argv)
+    print(
+        push(
+            a.src,
+            a.repo_id,
+            private=a.private,
+            revision=a.revision,
+            commit_message=a.commit_message,
+            create_pr=a.create_pr,
+        )
+    )
+    return 0
+
+
+def _data(argv: list[str]) -> int:
+    from .data import main as data_main
+
+    return data_main(argv)
+
+
+COMMANDS = {
+    "pretrain": lambda argv: _train("pretrain", argv),
+    "finetune": lambda argv: _train("finetune", argv),
+    "evaluate": _evaluate,
+    "baseline": _baseline,
+    "demo": _demo,
+    "report": _report,
+    "export": _export,
+    "push": _push,
+    "data": _data,
+}
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = [ValueError, OSError, KeyError]
+    try:
+        from .hub import HubError
+
+        errors.append(HubError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if not argv or argv[0] in {"-h", "--help"}:
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"knowgpt: error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return COMMANDS[command](rest)
+    except _known_errors() as e:
+        if debug:
+            raise
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"knowgpt {command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"knowgpt {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

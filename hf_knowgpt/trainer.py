@@ -1,0 +1,499 @@
+"""The training loop: `accelerate`-driven pretraining and finetuning of KnowGPT.
+
+One `train()` runs on CPU, one GPU, or many processes under `accelerate launch`. Checkpoints are
+`Accelerator.save_state` folders written atomically (temporary name, then rename); a resumed run
+continues with the same data order, learning rate and step.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import re
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .collators import PackedCollator, PaddedCollator, TrimmedCollator
+from .configuration_knowgpt import KnowGPTConfig
+from .data import birthplace_dataset, pretraining_dataset, read_corpus, read_qa, set_epoch
+from .modeling_knowgpt import KnowGPTForCausalLM
+from .schedules import LRSchedule
+from .tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
+from .training_args import BUILTIN_DATA_DIR, DataArguments, ModelArguments, TrainArguments
+from .utils import atomic_directory, atomic_write_json, provenance
+
+logger = logging.getLogger(__name__)
+CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """A model folder (with config.json), or a run directory holding one under `model/`."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path}: no model here (expected config.json in it or in {path / 'model'})"
+    )
+
+
+def resolve_data_files(data_args: DataArguments) -> None:
+    """Fill corpus/train/eval file defaults from data_dir (the built-in synthetic corpus if none)."""
+    data_dir = Path(data_args.data_dir) if data_args.data_dir else BUILTIN_DATA_DIR
+    if data_args.data_dir and not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: data directory not found")
+    data_args.corpus_file = data_args.corpus_file or str(data_dir / "wiki.txt")
+    data_args.train_file = data_args.train_file or str(data_dir / "birth_places_train.tsv")
+    if data_args.eval_file is None and (data_dir / "birth_dev.tsv").is_file():
+        data_args.eval_file = str(data_dir / "birth_dev.tsv")
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint of a run (incomplete ones never carry the final name)."""
+    root = Path(output_dir) / "checkpoints"
+    found = [
+        (int(m.group(1)), p)
+        for p in root.glob("checkpoint_*")
+        if (m := CHECKPOINT_RE.match(p.name))
+    ]
+    return max(found)[1] if found else None
+
+
+def build_model(job: str, model_args: ModelArguments, corpus_file: str):
+    """(tokenizer, model): fresh for pretraining/scratch finetuning, loaded for finetuning after pretraining."""
+    if model_args.pretrained_model:
+        model_dir = resolve_model_dir(model_args.pretrained_model)
+        config = KnowGPTConfig.from_pretrained(model_dir)
+        wanted = model_args.attention_type
+        if wanted is not None and wanted != config.attention_type:
+            raise ValueError(
+                f"{model_dir}: checkpoint of the {config.attention_type!r} variant, but --attention_type {wanted} "
+                "was asked for; drop --attention_type or pick a checkpoint of that variant"
+            )
+        model_args.attention_type = config.attention_type
+        tokenizer = KnowGPTTokenizer.from_pretrained(model_dir)
+        return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir)
+    model_args.attention_type = model_args.attention_type or "vanilla"
+    tokenizer = (
+        KnowGPTTokenizer.from_corpus(Path(corpus_file)) if Path(corpus_file).is_file() else None
+    )
+    if tokenizer is None:
+        read_corpus(corpus_file)  # raises the DataError that names the missing file
+    config = KnowGPTConfig(
+        vocab_size=len(tokenizer),
+        block_size=model_args.block_size,
+        n_layer=model_args.n_layer,
+        n_head=model_args.n_head,
+        n_embd=model_args.n_embd,
+        embd_pdrop=model_args.dropout,
+        resid_pdrop=model_args.dropout,
+        attn_pdrop=model_args.dropout,
+        attention_type=model_args.attention_type,
+        bottleneck_dim=model_args.bottleneck_dim,
+    )
+    return tokenizer, KnowGPTForCausalLM(config)
+
+
+def augmented_documents(docs: list[str], copies: int, seed: int) -> list[str]:
+    """Knowledge augmentation: `copies` variants of each document with its sentences after the first shuffled."""
+    rng = random.Random(seed)
+    out = []
+    for doc in docs:
+        head, *rest = re.split(r"(?<=\.) (?=[A-Z])", doc)
+        for _ in range(copies):
+            rng.shuffle(rest)
+            out.append(" ".join([head, *rest]))
+    return out
+
+
+def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int, seed: int):
+    """(dataset, tokens the course counts per example). Pretraining may mix in QA pairs and augmentations."""
+    if job == "finetune":
+        # The course's finetuning rows are block_size - 1 long; its schedule counts each of their positions.
+        return birthplace_dataset(data_args.train_file, tokenizer, block_size), block_size - 1
+    extra: list[str] = []
+    if data_args.augment:
+        extra += augmented_documents(read_corpus(data_args.corpus_file), data_args.augment, seed)
+    if data_args.mix_qa:
+        pairs = read_qa(data_args.train_file, tokenizer, block_size, require_answers=True)
+        extra += [q + MASK_CHAR + a + MASK_CHAR for q, a in pairs] * data_args.qa_repeats
+    dataset = pretraining_dataset(
+        data_args.corpus_file,
+        tokenizer,
+        block_size,
+        seed,
+        data_args.objective,
+        data_args.window,
+        extra or None,
+    )
+    return dataset, block_size
+
+
+def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
+    """AdamW with the course's groups: weight decay on Linear weights only (not biases, LayerNorm, embeddings)."""
+    decay = {
+        f"{name}.weight" for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+    }
+    params = dict(model.named_parameters())
+    groups = [
+        {"params": [p for n, p in params.items() if n in decay], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in params.items() if n not in decay], "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(
+        groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2)
+    )
+
+
+def _collator(args: TrainArguments, attention_type: str, block_size: int):
+    if not args.packing:
+        return PaddedCollator()
+    # The Perceiver's slots mix a whole row, so it cannot pack; dynamic padding is its pad-saving mode.
+    return TrimmedCollator() if attention_type == "perceiver" else PackedCollator(block_size)
+
+
+class _CountingCollator:
+    """Adds the number of examples, which the course's token-based schedule needs, to each batch."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, rows):
+        batch = self.inner(rows)
+        batch["n_examples"] = torch.tensor(len(rows))
+        return batch
+
+
+def _prepare_output_dir(args: TrainArguments) -> Path | None:
+    """Return the checkpoint to resume from (or None); refuse to silently overwrite another run."""
+    out = Path(args.output_dir)
+    if args.resume_from_checkpoint:
+        ckpt = (
+            latest_checkpoint(out)
+            if args.resume_from_checkpoint == "latest"
+            else Path(args.resume_from_checkpoint)
+        )
+        if ckpt is None or not ckpt.is_dir():
+            raise FileNotFoundError(
+                f"{args.resume_from_checkpoint}: no checkpoint to resume from in {out}"
+            )
+        return ckpt
+    if (out / "checkpoints").exists() or (out / "model").exists():
+        if not args.overwrite_output_dir:
+            raise FileExistsError(
+                f"{out} already holds a run; pass --resume_from_checkpoint latest to continue it, "
+                "--overwrite_output_dir to replace it, or another --output_dir"
+            )
+    return None
+
+
+def train(
+    job: str, model_args: ModelArguments, data_args: DataArguments, args: TrainArguments
+) -> Path:
+    """Run one pretraining or finetuning job; returns the run directory (with `model/` and `run_info.json`).
+
+    Args:
+        job: "pretrain" or "finetune".
+        model_args, data_args, args: parsed arguments with the recipe applied (`training_args.parse_args`).
+    """
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.output_dir)
+    resume_from = _prepare_output_dir(args)
+    out.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        mixed_precision=args.mixed_precision,
+        log_with=None if args.report_to == "none" else args.report_to,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
+    )
+    if args.overwrite_output_dir and not resume_from and accelerator.is_main_process:
+        for name in ("checkpoints", "model", "logs"):
+            shutil.rmtree(out / name, ignore_errors=True)
+        for name in ("metrics.jsonl", "run_info.json", "eval_results.json"):
+            (out / name).unlink(missing_ok=True)
+    accelerator.wait_for_everyone()
+    set_seed(args.seed)
+    resolve_data_files(data_args)
+    tokenizer, model = build_model(job, model_args, data_args.corpus_file)
+    block_size = model.config.block_size
+    dataset, tokens_per_example = build_dataset(job, data_args, tokenizer, block_size, args.seed)
+    if len(dataset) == 0:
+        raise ValueError("the training set is empty")
+
+    world = accelerator.num_processes * args.gradient_accumulation_steps
+    if args.batch_size % world:
+        raise ValueError(
+            f"batch_size {args.batch_size} must be divisible by processes × accumulation = {world}"
+        )
+    loader = DataLoader(
+        dataset,
+        batch_size=args.batch_size // world,
+        shuffle=True,
+        collate_fn=_CountingCollator(_collator(args, model.config.attention_type, block_size)),
+        num_workers=data_args.num_workers,
+        persistent_workers=False,  # workers must see each epoch's transform
+    )
+    optimizer = build_optimizer(model, args)
+    steps_per_epoch = math.ceil(
+        len(loader) / args.gradient_accumulation_steps / accelerator.num_processes
+    )
+    total_steps = args.max_steps or math.ceil(args.num_epochs * steps_per_epoch)
+    corpus_lines = len(read_corpus(data_args.corpus_file))
+    schedule = LRSchedule(
+        optimizer,
+        args.lr_schedule,
+        args.learning_rate,
+        warmup_tokens=args.warmup_tokens,
+        final_tokens=200 * corpus_lines * block_size,  # the course's final_tokens
+        warmup_steps=args.warmup_steps,
+        total_steps=total_steps,
+    )
+    if args.compile:
+        model = torch.compile(model)
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+
+    state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "train_seconds": 0.0, "useful_tokens": 0}
+    if resume_from is not None:
+        accelerator.load_state(str(resume_from))
+        saved = json.loads((resume_from / "trainer_state.json").read_text())
+        state.update(saved["state"])
+        schedule.load_state_dict(saved["schedule"])
+        logger.info("resumed from %s at step %d", resume_from, state["step"])
+
+    run_info = {
+        "job": job,
+        "recipe": args.recipe,
+        "attention_type": model_args.attention_type,
+        "corpus": data_args.corpus_file,
+        "train_file": data_args.train_file if job == "finetune" or data_args.mix_qa else None,
+        "pretrained_from": model_args.pretrained_model,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "lr_schedule": args.lr_schedule,
+        "packing": args.packing,
+        "num_processes": accelerator.num_processes,
+        "mixed_precision": accelerator.mixed_precision,
+        "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
+        "args": {"model": asdict(model_args), "data": asdict(data_args), "train": asdict(args)},
+    }
+    if accelerator.is_main_process:
+        accelerator.init_trackers("knowgpt", config=_scalars(run_info))
+    eval_questions = (
+        _eval_set(data_args.eval_file, tokenizer, block_size)
+        if (args.eval_steps or args.eval_minutes)
+        else None
+    )
+
+    bar = tqdm(
+        total=total_steps,
+        initial=state["step"],
+        desc=f"{job} ({model_args.attention_type})",
+        disable=not accelerator.is_local_main_process,
+        dynamic_ncols=True,
+    )
+    wall_start, next_eval_minutes = time.perf_counter(), args.eval_minutes or math.inf
+    stop, window = False, {"loss": 0.0, "n": 0, "useful": 0, "seconds": 0.0}
+    while not stop and state["step"] < total_steps:
+        epoch = state["epoch"]
+        if job == "pretrain":
+            set_epoch(dataset, epoch)  # fresh span corruption every epoch
+        loader.set_epoch(epoch)
+        batches = (
+            accelerator.skip_first_batches(loader, state["batches_in_epoch"])
+            if state["batches_in_epoch"]
+            else loader
+        )
+        t0 = time.perf_counter()
+        for batch in batches:
+            n_examples = batch.pop("n_examples")
+            model.train()
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and args.max_grad_norm:
+                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
+                schedule.apply()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            state["batches_in_epoch"] += 1
+            useful = int((batch["labels"][:, 1:] != -100).sum())
+            window["loss"] += loss.item()
+            window["n"] += 1
+            window["useful"] += useful
+            if not accelerator.sync_gradients:
+                continue
+            # One collective per optimizer step: examples for the course's token count, and the time budget.
+            elapsed = state["train_seconds"] + time.perf_counter() - t0
+            over = float(args.max_minutes is not None and elapsed >= 60 * args.max_minutes)
+            totals = accelerator.reduce(
+                torch.tensor([float(n_examples), over], device=accelerator.device), "sum"
+            )
+            schedule.advance(int(totals[0]) * tokens_per_example)
+            state["step"] += 1
+            state["useful_tokens"] += useful
+            step_seconds = time.perf_counter() - t0
+            state["train_seconds"] += step_seconds
+            window["seconds"] += step_seconds
+            bar.update(1)
+            if state["step"] % args.logging_steps == 0 or state["step"] == total_steps:
+                _log(
+                    accelerator,
+                    bar,
+                    state,
+                    schedule,
+                    window,
+                    epoch + state["batches_in_epoch"] / len(loader),
+                )
+            if args.save_steps and state["step"] % args.save_steps == 0:
+                save_checkpoint(accelerator, out, state, schedule, args.save_total_limit)
+            if eval_questions and (
+                (args.eval_steps and state["step"] % args.eval_steps == 0)
+                or state["train_seconds"] / 60 >= next_eval_minutes
+            ):
+                _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
+                next_eval_minutes += args.eval_minutes or math.inf
+            stop = bool(totals[1] > 0) or state["step"] >= total_steps
+            t0 = time.perf_counter()
+            if stop:
+                break
+        else:
+            state["epoch"] += 1
+            state["batches_in_epoch"] = 0
+    bar.close()
+
+    save_checkpoint(accelerator, out, state, schedule, args.save_total_limit)
+    if eval_questions:
+        _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        with atomic_directory(out / "model") as tmp:
+            accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        run_info.update(
+            steps=state["step"],
+            epochs=round(state["step"] / steps_per_epoch, 3),
+            tokens=schedule.tokens,
+            useful_tokens=state["useful_tokens"] * accelerator.num_processes,
+            train_minutes=round(state["train_seconds"] / 60, 2),
+            provenance=provenance(time.perf_counter() - wall_start),
+        )
+        atomic_write_json(out / "run_info.json", run_info)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return out
+
+
+def save_checkpoint(
+    accelerator: Accelerator, out: Path, state: dict, schedule: LRSchedule, keep: int
+) -> Path:
+    """`save_state` into a temporary folder, then rename it into place and prune old checkpoints."""
+    root = out / "checkpoints"
+    final = root / f"checkpoint_{state['step']:07d}"
+    if final.exists():
+        return final
+    tmp = root / f".tmp_checkpoint_{state['step']:07d}"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        (tmp / "trainer_state.json").write_text(
+            json.dumps({"state": state, "schedule": schedule.state_dict()})
+        )
+        os.replace(tmp, final)
+        complete = sorted(p for p in root.glob("checkpoint_*") if CHECKPOINT_RE.match(p.name))
+        for old in complete[: max(0, len(complete) - keep)]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _log(accelerator, bar, state, schedule, window, epoch: float) -> None:
+    loss = accelerator.reduce(
+        torch.tensor(window["loss"] / max(1, window["n"]), device=accelerator.device), "mean"
+    )
+    useful = accelerator.reduce(
+        torch.tensor(float(window["useful"]), device=accelerator.device), "sum"
+    )
+    record = {
+        "step": state["step"],
+        "epoch": round(epoch, 4),
+        "loss": round(loss.item(), 5),
+        "lr": schedule.base_lr * schedule.multiplier(),
+        "tokens_per_s": round(useful.item() / max(window["seconds"], 1e-9), 1),
+        "train_minutes": round(state["train_seconds"] / 60, 3),
+    }
+    window.update(loss=0.0, n=0, useful=0, seconds=0.0)
+    bar.set_postfix(
+        loss=f"{record['loss']:.4f}",
+        lr=f"{record['lr']:.2e}",
+        tok_s=f"{record['tokens_per_s']:.0f}",
+    )
+    accelerator.log({f"train/{k}": v for k, v in record.items() if k != "step"}, step=state["step"])
+    if accelerator.is_main_process:
+        with open(Path(accelerator.project_dir) / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _eval_set(eval_file: str | None, tokenizer, block_size: int):
+    if not eval_file:
+        raise ValueError("mid-run evaluation needs --eval_file (or a data_dir with birth_dev.tsv)")
+    pairs = read_qa(eval_file, tokenizer, block_size, require_answers=True)
+    return [q for q, _ in pairs], [a for _, a in pairs]
+
+
+def _evaluate_during_training(accelerator, model, tokenizer, eval_set, state, out: Path) -> None:
+    """Dev accuracy on the main process; its time is not counted in the training budget."""
+    from .evaluation import predict, score
+
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        questions, answers = eval_set
+        unwrapped = accelerator.unwrap_model(model)
+        unwrapped.eval()
+        t0 = time.perf_counter()
+        preds = predict(unwrapped, tokenizer, questions)
+        result = score([p.answer for p in preds], answers)
+        record = {
+            "step": state["step"],
+            "train_minutes": round(state["train_seconds"] / 60, 3),
+            "dev_accuracy": result["accuracy"],
+            "eval_seconds": round(time.perf_counter() - t0, 2),
+        }
+        accelerator.log({"eval/dev_accuracy": result["accuracy"]}, step=state["step"])
+        with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        logger.info("step %d: dev accuracy %.2f%%", state["step"], 100 * result["accuracy"])
+    accelerator.wait_for_everyone()
+
+
+def _scalars(d: dict) -> dict:
+    """TensorBoard hparams accept only scalars: flatten one level and drop the rest."""
+    flat = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            for kk, vv in v.items():
+                if isinstance(vv, dict):
+                    flat.update(
+                        {
+                            f"{kk}.{x}": y
+                            for x, y in vv.items()
+                            if isinstance(y, int | float | str | bool)
+                        }
+                    )
+        elif isinstance(v, int | float | str | bool):
+            flat[k] = v
+    return flat

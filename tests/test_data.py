@@ -1,0 +1,419 @@
+"""Data pipelines on the real CS224N files: span corruption, birth-place rows, collators, errors."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from itertools import pairwise
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from hf_knowgpt.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
+from hf_knowgpt.data import (
+    DataError,
+    birthplace_dataset,
+    main,
+    pretraining_dataset,
+    prompts_dataset,
+    read_corpus,
+    read_qa,
+    set_epoch,
+)
+from hf_knowgpt.tokenization_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer
+
+DATA_DIR = Path(__file__).parents[2] / "shared/data/cs224n"
+BLOCK = 128
+
+
+@pytest.fixture(scope="module")
+def data_dir() -> Path:
+    return DATA_DIR
+
+
+@pytest.fixture(scope="module")
+def wiki(data_dir) -> list[str]:
+    return read_corpus(data_dir / "wiki.txt")
+
+
+@pytest.fixture(scope="module")
+def tok(data_dir) -> KnowGPTTokenizer:
+    return KnowGPTTokenizer.from_corpus(data_dir / "wiki.txt")
+
+
+def decode_rows(tok, input_ids: torch.Tensor) -> list[str]:
+    return [tok.decode_chars(row).rstrip(PAD_CHAR) for row in input_ids.tolist()]
+
+
+def split_span(text: str) -> tuple[str, str, str]:
+    """`prefix ⁇ suffix ⁇ masked` -> (prefix, masked, suffix)."""
+    prefix, suffix, masked = text.split(MASK_CHAR)
+    return prefix, masked, suffix
+
+
+@pytest.fixture(scope="module")
+def span_epochs(data_dir, tok) -> list[dict[str, torch.Tensor]]:
+    """All 2,937 documents drawn in epochs 0 and 1 (5,874 span-corruption draws)."""
+    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, seed=0)
+    epochs = []
+    for epoch in (0, 1):
+        set_epoch(dataset, epoch)
+        epochs.append(dataset[:])
+    return epochs
+
+
+# ---------------------------------------------------------------------------- span corruption
+
+
+def test_span_rows_are_truncated_documents_rearranged(span_epochs, wiki, tok):
+    lengths = []
+    for batch in span_epochs:
+        assert batch["input_ids"].shape == (len(wiki), BLOCK)
+        assert batch["input_ids"].dtype == torch.int64
+        for doc, text in zip(wiki, decode_rows(tok, batch["input_ids"]), strict=True):
+            prefix, masked, suffix = split_span(text)
+            length = len(prefix) + len(masked) + len(suffix)
+            assert prefix + masked + suffix == doc[:length]
+            assert 1 <= len(masked) <= max(1, length // 2)
+            lengths.append(length)
+    assert set(lengths) == set(range(4, int(BLOCK * 7 / 8) + 1))
+
+
+def test_masked_span_mean_is_a_quarter(span_epochs, tok):
+    fractions = []
+    for batch in span_epochs:
+        for text in decode_rows(tok, batch["input_ids"]):
+            prefix, masked, suffix = split_span(text)
+            fractions.append(len(masked) / (len(prefix) + len(masked) + len(suffix)))
+    assert np.mean(fractions) == pytest.approx(0.25, abs=0.01)
+
+
+def test_labels_are_inputs_with_pad_ignored(span_epochs):
+    for batch in span_epochs:
+        ids = batch["input_ids"]
+        expected = torch.where(ids == 0, torch.full_like(ids, -100), ids)
+        assert torch.equal(batch["labels"], expected)
+        assert (ids[:, -1] == 0).all()  # L + 2 <= 114 < 128: every row ends in PAD
+
+
+def test_epochs_differ_and_seed_reproduces(span_epochs, data_dir, tok):
+    first, second = (batch["input_ids"] for batch in span_epochs)
+    assert (first != second).any(dim=1).float().mean() > 0.95
+    again = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, seed=0)
+    assert torch.equal(again[:]["input_ids"], first)
+    set_epoch(again, 1)
+    assert torch.equal(again[:300]["input_ids"], second[:300])
+    other_seed = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, seed=1)
+    assert (other_seed[:300]["input_ids"] != first[:300]).any(dim=1).float().mean() > 0.95
+
+
+def test_dataloader_workers_give_the_same_examples(tmp_path, wiki, tok):
+    corpus = tmp_path / "same.txt"
+    corpus.write_text("\n".join([wiki[1]] * 48) + "\n", encoding="utf-8")
+    dataset = pretraining_dataset(corpus, tok, BLOCK, seed=3)
+
+    def draw(num_workers: int, epoch: int) -> torch.Tensor:
+        loader = DataLoader(
+            dataset, batch_size=8, num_workers=num_workers, collate_fn=PaddedCollator()
+        )
+        set_epoch(loader, epoch)
+        return torch.cat([batch["input_ids"] for batch in loader])
+
+    serial = draw(0, 0)
+    assert torch.equal(draw(2, 0), serial)
+    # One document, 48 indices: each index must have its own random stream.
+    assert len({tuple(row) for row in serial.tolist()}) >= 44
+    assert (draw(2, 1) != serial).any(dim=1).float().mean() > 0.9
+
+
+def test_random_window_reaches_past_the_prefix(data_dir, wiki, tok):
+    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, window="random")
+    starts = []
+    for doc, text in zip(wiki, decode_rows(tok, dataset[:]["input_ids"]), strict=True):
+        prefix, masked, suffix = split_span(text)
+        piece = prefix + masked + suffix
+        assert piece in doc and 4 <= len(piece) <= 112
+        starts.append(doc.find(piece))
+    assert max(starts) > 112 and np.mean([s == 0 for s in starts]) < 0.5
+
+
+def test_lm_objective_is_a_window_of_the_document(data_dir, wiki, tok):
+    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, objective="lm")
+    batch = dataset[:]
+    ends = []
+    for doc, text in zip(wiki, decode_rows(tok, batch["input_ids"]), strict=True):
+        assert MASK_CHAR not in text and len(text) == min(len(doc), BLOCK) and text in doc
+        ends.append(doc.find(text) + len(text))
+    assert max(ends) > 400
+    ids = batch["input_ids"]
+    assert torch.equal(batch["labels"], torch.where(ids == 0, torch.full_like(ids, -100), ids))
+
+
+def test_extra_documents(data_dir, wiki, tok):
+    qa = f"Where was Khatchig Mouradian born?{MASK_CHAR}Lebanon{MASK_CHAR}"
+    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, extra_documents=[qa, wiki[0]])
+    assert len(dataset) == len(wiki) + 2
+    row = dataset[len(wiki)]
+    assert tok.decode_chars(row["input_ids"]) == qa + PAD_CHAR * (BLOCK - len(qa))
+    assert row["labels"][: len(qa)].tolist() == tok.encode_chars(qa)
+    assert (row["labels"][len(qa) :] == -100).all()
+    prefix, masked, suffix = split_span(decode_rows(tok, dataset[len(wiki) + 1 :]["input_ids"])[0])
+    assert wiki[0].startswith(prefix + masked + suffix)
+    with pytest.raises(DataError, match=r"^extra_documents:2: pre-formatted line of 131"):
+        pretraining_dataset(data_dir / "wiki.txt", tok, extra_documents=[qa, "x" * 130 + MASK_CHAR])
+
+
+def test_set_epoch_needs_a_pretraining_transform(data_dir, tok):
+    with pytest.raises(ValueError, match="pretraining_dataset"):
+        set_epoch(birthplace_dataset(data_dir / "birth_dev.tsv", tok), 1)
+
+
+# ---------------------------------------------------------------------------- birth places
+
+
+def test_birthplace_rows(data_dir, tok):
+    pairs = read_qa(data_dir / "birth_dev.tsv")
+    dataset = birthplace_dataset(data_dir / "birth_dev.tsv", tok, BLOCK)
+    assert len(dataset) == len(pairs) == 500
+    for i in (0, 1, 250, 499):
+        row, (question, place) = dataset[i], pairs[i]
+        assert (row["question"], row["answer"]) == (question, place)
+        text = question + MASK_CHAR + place + MASK_CHAR
+        assert tok.decode_chars(row["input_ids"]) == text + PAD_CHAR * (BLOCK - len(text))
+        labels = row["labels"].tolist()
+        assert labels[: len(question)] == [-100] * len(question)
+        assert labels[len(question) : len(text)] == tok.encode_chars(MASK_CHAR + place + MASK_CHAR)
+        assert labels[len(text) :] == [-100] * (BLOCK - len(text))
+
+
+def test_prompts(data_dir, tok):
+    prompts = prompts_dataset(data_dir / "birth_test_inputs.tsv", tok, BLOCK)
+    assert len(prompts) == 437 and prompts[0]["answer"] is None
+    assert tok.decode_chars(prompts[0]["input_ids"]) == prompts[0]["question"] + MASK_CHAR
+    dev = prompts_dataset(data_dir / "birth_dev.tsv", tok, BLOCK)
+    assert dev[0]["answer"] == "Atlanta"
+    assert tok.decode_chars(dev[0]["input_ids"]) == "Where was Bryan Dubreuiel born?" + MASK_CHAR
+    with pytest.raises(DataError, match=r"tsv:1: expected .* no tab \(no line has one: for a q"):
+        birthplace_dataset(data_dir / "birth_test_inputs.tsv", tok, BLOCK)
+
+
+# ---------------------------------------------------------------------------- collators
+
+
+@pytest.fixture(scope="module")
+def mixed_rows(data_dir, tok) -> list[dict]:
+    span = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK)
+    qa = birthplace_dataset(data_dir / "birth_places_train.tsv", tok, BLOCK)
+    return [span[i] for i in range(96)] + [qa[i] for i in range(64)]
+
+
+def segments(batch: dict[str, torch.Tensor]):
+    """(row, start, end) of every packed segment: a new one wherever position_ids is 0."""
+    for r, pos in enumerate(batch["position_ids"].tolist()):
+        starts = [t for t, p in enumerate(pos) if p == 0] + [len(pos)]
+        for a, b in pairwise(starts):
+            assert pos[a:b] == list(range(b - a))
+            yield r, a, b
+
+
+def strip_pad(row: list[int]) -> tuple[int, ...]:
+    n = len(row)
+    while n and row[n - 1] == 0:
+        n -= 1
+    return tuple(row[:n])
+
+
+def target_pairs(ids: list[int], labels: list[int], start: int, end: int) -> list[tuple]:
+    """(context, target) pairs the shifted loss trains on inside one example."""
+    return [(tuple(ids[start:t]), labels[t]) for t in range(start + 1, end) if labels[t] != -100]
+
+
+def test_packed_collator_keeps_examples_and_targets(mixed_rows):
+    padded, packed = PaddedCollator()(mixed_rows), PackedCollator(BLOCK)(mixed_rows)
+    assert set(packed) == {"input_ids", "labels", "position_ids"}
+    assert packed["input_ids"].shape[1] == BLOCK and len(packed["input_ids"]) < len(mixed_rows) / 2
+    ids, labels = packed["input_ids"].tolist(), packed["labels"].tolist()
+    packed_examples, packed_pairs = [], []
+    for r, a, b in segments(packed):
+        assert labels[r][a] == -100
+        if all(i == 0 for i in ids[r][a:b]):  # a row's PAD tail
+            assert all(lab == -100 for lab in labels[r][a:b])
+            continue
+        packed_examples.append(tuple(ids[r][a:b]))
+        packed_pairs += target_pairs(ids[r], labels[r], a, b)
+    padded_ids, padded_labels = padded["input_ids"].tolist(), padded["labels"].tolist()
+    examples = [strip_pad(row) for row in padded_ids]
+    assert Counter(packed_examples) == Counter(examples)  # nothing split, nothing lost
+    pairs = [
+        p
+        for i, lab in zip(padded_ids, padded_labels, strict=True)
+        for p in target_pairs(i, lab, 0, BLOCK)
+    ]
+    assert Counter(packed_pairs) == Counter(pairs)
+    assert count_targets(packed["labels"]) == count_targets(padded["labels"]) == len(pairs)
+    first_labels = int((padded["labels"][:, 0] != -100).sum())
+    assert (
+        int((packed["labels"] != -100).sum())
+        == int((padded["labels"] != -100).sum()) - first_labels
+    )
+
+
+def test_packed_collator_is_first_fit_in_order():
+    rows = [
+        {"input_ids": [7] * n + [0] * (10 - n), "labels": [7] * n + [-100] * (10 - n)}
+        for n in (6, 6, 3, 4, 1)
+    ]
+    batch = PackedCollator(10)(rows)
+    assert batch["position_ids"].tolist() == [
+        [0, 1, 2, 3, 4, 5, 0, 1, 2, 0],
+        [0, 1, 2, 3, 4, 5, 0, 1, 2, 3],
+    ]
+    assert batch["labels"].tolist()[0] == [-100, 7, 7, 7, 7, 7, -100, 7, 7, -100]
+    with pytest.raises(ValueError, match="exceeds block_size"):
+        PackedCollator(5)(rows)
+
+
+def test_trimmed_collator(mixed_rows):
+    padded, trimmed = PaddedCollator()(mixed_rows), TrimmedCollator()(mixed_rows)
+    width = trimmed["input_ids"].shape[1]
+    assert width < BLOCK and (padded["input_ids"][:, width:] == 0).all()
+    assert (trimmed["input_ids"][:, -1] != 0).any()
+    assert torch.equal(trimmed["labels"], padded["labels"][:, :width])
+    assert count_targets(trimmed["labels"]) == count_targets(padded["labels"])
+
+
+# ---------------------------------------------------------------------------- malformed files
+
+QA_OK = "Where was Ada Lovelace born?\tLondon\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (
+            QA_OK * 2 + "Where was Ada born?  London\n",
+            3,
+            'expected "question<TAB>answer" but found no tab (the separator looks like spaces); fix the separator',
+        ),
+        (QA_OK + "Where was Ada born?\tLondon\tUK\n", 2, "expected one tab but found 2"),
+        (QA_OK + "\tLondon\n", 2, "empty question"),
+        (QA_OK * 3 + "Where was Ada born?\t\n", 4, "empty answer"),
+        (
+            QA_OK + "Where was Ada born?\tLond\u2603n\n",
+            2,
+            "character '\u2603' (U+2603) at column 25 is not in the vocabulary",
+        ),
+        (
+            QA_OK + "Where was Ada born?\t" + "L" * 80 + "\n",
+            2,
+            "example is 101 characters with the two \u2047 but block_size is 100",
+        ),
+        (
+            "Where was Ada born?\nWhere was Bo born?\tParis\nWhere was Cy born?\n",
+            2,
+            "found a tab but most lines have none; remove the answer, or if",
+        ),
+        (
+            QA_OK + "Where was Ada born?\n" + QA_OK,
+            2,
+            'expected "question<TAB>answer" but found no tab; fix',
+        ),
+        (
+            QA_OK.encode() + b"Where was Ada born?\tS\xe9te\n",
+            2,
+            "not valid UTF-8 (byte 0xe9 at column 22)",
+        ),
+        ("", 1, "the file is empty"),
+    ],
+)
+def test_malformed_qa_file(tmp_path, tok, content, line, message):
+    path = tmp_path / "bad.tsv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(DataError) as error:
+        read_qa(path, tok, block_size=100)
+    assert str(error.value).startswith(f"{path}:{line}: {message}")
+    assert (error.value.path, error.value.line) == (str(path), line)
+    with pytest.raises(DataError) as error:
+        birthplace_dataset(path, tok, block_size=100)
+    # birthplace_dataset requires answers, so a mostly question-only file fails at line 1
+    expected = f"{path}:1: " if "most lines have none" in message else f"{path}:{line}: {message}"
+    assert str(error.value).startswith(expected)
+    assert list(tmp_path.iterdir()) == [path]  # nothing written
+
+
+def test_require_answers(data_dir):
+    with pytest.raises(DataError, match=r"birth_test_inputs.tsv:1: expected \"question<TAB>"):
+        read_qa(data_dir / "birth_test_inputs.tsv", require_answers=True)
+    with pytest.raises(DataError, match="birth_dev.tsv:1: found a tab in a question-only file"):
+        read_qa(data_dir / "birth_dev.tsv", require_answers=False)
+    questions = read_qa(data_dir / "birth_test_inputs.tsv")
+    assert len(questions) == 437 and all(a is None for _, a in questions)
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "message"),
+    [
+        (b"one.\n\ntwo.\n", 2, "blank line"),
+        (b"one.\ntwo.\n   \n", 3, "blank line"),
+        (b"\n", 1, "blank line"),
+        (b"", 1, "the file is empty"),
+        (b"one.\ntwo \xff.\n", 2, "not valid UTF-8 (byte 0xff at column 5)"),
+    ],
+)
+def test_malformed_corpus(tmp_path, tok, content, line, message):
+    path = tmp_path / "bad.txt"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        read_corpus(path)
+    assert str(error.value).startswith(f"{path}:{line}: {message}")
+    with pytest.raises(DataError) as error:
+        pretraining_dataset(path, tok)
+    assert str(error.value).startswith(f"{path}:{line}: {message}")
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_corpus_details(tmp_path, tok):
+    path = tmp_path / "c.txt"
+    path.write_text("one.\r\ntwo.", encoding="utf-8")  # CRLF and no final newline are fine
+    assert read_corpus(path) == ["one.", "two."]
+    path.write_text("one.\ntw\u2603.\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        pretraining_dataset(path, tok)
+    assert str(error.value).startswith(f"{path}:2: character '\u2603' (U+2603) at column 3 is not")
+    missing = tmp_path / "missing.txt"
+    for reader in (read_corpus, read_qa):
+        with pytest.raises(DataError) as error:
+            reader(missing)
+        assert str(error.value).startswith(f"{missing}: no such file")
+
+
+# ---------------------------------------------------------------------------- command line
+
+
+def test_cli_validate(tmp_path, data_dir, capsys):
+    assert main(["validate", str(data_dir)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 4 and all(line.startswith("OK") for line in out)
+    assert "2937 documents" in out[0] and "500 pairs" in out[2] and "437 questions" in out[3]
+    for name in ("wiki.txt", "birth_places_train.tsv", "birth_test_inputs.tsv"):
+        shutil.copy(data_dir / name, tmp_path / name)
+    dev = (data_dir / "birth_dev.tsv").read_text(encoding="utf-8").split("\n")
+    dev[2] = dev[2].replace("\t", " ")
+    (tmp_path / "birth_dev.tsv").write_text("\n".join(dev), encoding="utf-8")
+    assert main(["validate", str(tmp_path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].startswith(f"ERROR {tmp_path / 'birth_dev.tsv'}:3: expected")
+    assert [line[:2] for line in out] == ["OK", "OK", "ER", "OK"]
+
+
+def test_cli_examples(data_dir, capsys):
+    assert main(["charcorruption", str(data_dir / "wiki.txt"), "--n", "2"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        out.count("example ") == 2 and out.count(MASK_CHAR) == 8
+    )  # two in each input and labels line
+    assert main(["namedata", str(data_dir / "birth_dev.tsv"), "--n", "1"]) == 0
+    assert f"Atlanta{MASK_CHAR}" in capsys.readouterr().out

@@ -1,0 +1,211 @@
+"""Tests of the deterministic synthetic birth-place corpus (hf_knowgpt.synthetic)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hf_knowgpt import synthetic
+from hf_knowgpt.synthetic import FILES, VISIBLE_CHARS, generate
+
+SMALL = {"n_people": 120, "n_train": 60, "n_dev": 30, "n_unseen": 20}
+COMMITTED = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+QA = re.compile(r"^Where was ([A-Za-z' .-]+) born\?\t([A-Za-z .-]+)$")
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A small corpus written once for the read-only tests."""
+    return generate(tmp_path_factory.mktemp("small"), seed=1, **SMALL)
+
+
+def _people(paths: dict[str, Path]) -> list[dict]:
+    """The records of people.jsonl."""
+    return [json.loads(line) for line in paths["people"].read_text("utf-8").splitlines()]
+
+
+def _qa(path: Path) -> list[tuple[str, str]]:
+    """(name, place) pairs of a question-answer file, checking the exact format."""
+    pairs = []
+    for line in path.read_text("utf-8").splitlines():
+        assert line.count("\t") == 1, line
+        match = QA.match(line)
+        assert match, line
+        pairs.append((match[1], match[2]))
+    return pairs
+
+
+def test_same_seed_gives_identical_bytes(tmp_path: Path, small: dict[str, Path]) -> None:
+    again = generate(tmp_path, seed=1, **SMALL)
+    assert set(again) == set(FILES)
+    for role in FILES:
+        assert again[role].read_bytes() == small[role].read_bytes(), role
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(FILES.values())  # no temp files
+
+
+def test_different_seed_gives_different_files(tmp_path: Path, small: dict[str, Path]) -> None:
+    other = generate(tmp_path, seed=2, **SMALL)
+    for role in FILES:
+        assert other[role].read_bytes() != small[role].read_bytes(), role
+
+
+def test_counts_and_disjoint_splits(small: dict[str, Path]) -> None:
+    train = {name for name, _ in _qa(small["train"])}
+    dev = {name for name, _ in _qa(small["dev"])}
+    unseen = {name for name, _ in _qa(small["unseen"])}
+    test_lines = small["test"].read_text("utf-8").splitlines()
+    assert all("\t" not in line and QA.match(line + "\tX") for line in test_lines)
+    test = {line[len("Where was ") : -len(" born?")] for line in test_lines}
+    assert (len(train), len(dev), len(test), len(unseen)) == (60, 30, 30, 20)
+    assert not train & dev and not test & (train | dev) and not unseen & (train | dev | test)
+    lines = small["wiki"].read_text("utf-8").splitlines()
+    in_wiki = {p["name"] for p in _people(small) if p["split"] != "unseen"}
+    assert len(lines) == len(in_wiki) == 120 and in_wiki == train | dev | test
+
+
+def test_people_jsonl_matches_qa_files(small: dict[str, Path]) -> None:
+    people = _people(small)
+    by_split = {
+        split: {(p["name"], p["birth_place"]) for p in people if p["split"] == split}
+        for split in ("train", "dev", "test", "unseen")
+    }
+    for split in ("train", "dev", "unseen"):
+        assert by_split[split] == set(_qa(small[split]))
+    assert len(by_split["test"]) == 30
+    assert len({p["name"] for p in people}) == len(people) == 140
+    for p in people:
+        assert set(p) == {"name", "birth_place", "country", "split", "line", "offset"}
+        assert (p["offset"] is None) == (p["line"] is None) == (p["split"] == "unseen")
+
+
+def test_unseen_people_do_not_occur_in_wiki(small: dict[str, Path]) -> None:
+    wiki = small["wiki"].read_text("utf-8")
+    for name, place in _qa(small["unseen"]):
+        assert name not in wiki
+        assert place in wiki  # an answer the model could in principle produce
+
+
+def test_no_name_occurs_inside_another(small: dict[str, Path]) -> None:
+    names = [p["name"] for p in _people(small)]
+    for a in names:
+        for b in names:
+            assert a == b or a not in b, (a, b)
+
+
+def test_every_tsv_character_occurs_in_wiki(small: dict[str, Path]) -> None:
+    wiki_chars = set(small["wiki"].read_text("utf-8"))
+    assert {"W", "?"} <= wiki_chars
+    for role in ("train", "dev", "test", "unseen"):
+        assert set(small[role].read_text("utf-8")) - {"\t"} <= wiki_chars, role
+    assert not {"\u25a1", "\u2047", "\t", "\r"} & wiki_chars
+
+
+def test_lines_start_with_name_and_contain_birth_place(small: dict[str, Path]) -> None:
+    text = small["wiki"].read_text("utf-8")
+    assert text.endswith("\n") and not text.endswith("\n\n")
+    lines = text.splitlines()
+    people = [p for p in _people(small) if p["split"] != "unseen"]
+    assert [p["line"] for p in people] == list(range(len(lines)))
+    for p in people:
+        line, place, offset = lines[p["line"]], p["birth_place"], p["offset"]
+        assert line.startswith(p["name"] + ". ")
+        assert line[offset : offset + len(place)] == place
+        assert line.count(place) == 1, line
+    late = sum(p["offset"] >= VISIBLE_CHARS for p in people)
+    early = sum(p["offset"] + len(p["birth_place"]) <= VISIBLE_CHARS for p in people)
+    assert late + early == len(people)
+    assert late == round(synthetic.LATE_SHARE * len(people))
+    assert max(len(line) for line in lines) > 150
+
+
+def test_answers_mix_cities_and_countries(small: dict[str, Path]) -> None:
+    people = _people(small)
+    countries = [p for p in people if p["birth_place"] == p["country"]]
+    assert 0 < len(countries) < len(people) / 3
+
+
+def test_name_parts_and_places_cannot_nest() -> None:
+    parts = synthetic._FIRST_NAMES + synthetic._SURNAMES
+    assert len(set(parts)) == len(parts)
+    assert all(re.fullmatch(r"[A-Z][A-Za-z']*", part) for part in parts)
+    for a in synthetic._SURNAMES:
+        assert not any(b != a and b.startswith(a) for b in synthetic._SURNAMES), a
+    places, weights = synthetic._place_table()
+    names = [place for place, *_ in places]
+    assert len(set(names)) == len(names) and abs(sum(weights) - 1) < 1e-9
+    assert all(re.fullmatch(r"[A-Za-z ]+", name) for name in names)
+    for a in names:
+        assert not any(b != a and a in b for b in names), a
+        assert not any(a in part for part in parts), a
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"n_people": 0}, "n_people"),
+        ({"n_train": -1}, "n_train"),
+        ({"n_dev": 2.5}, "n_dev"),
+        ({"n_unseen": -3}, "n_unseen"),
+        ({"seed": "0"}, "seed"),
+        ({"n_train": 100, "n_dev": 30}, "n_train + n_dev"),
+        ({"n_people": 10**6, "n_train": 1, "n_dev": 1}, "n_people"),
+    ],
+)
+def test_invalid_argument_raises_value_error_naming_it(
+    tmp_path: Path, kwargs: dict, argument: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(argument)):
+        generate(tmp_path / "out", **{**SMALL, **kwargs})
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_write_leaves_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "wiki.txt").write_text("old\n")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(synthetic.os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        generate(tmp_path, n_people=10, n_train=5, n_dev=2, n_unseen=2)
+    assert [p.name for p in tmp_path.iterdir()] == ["wiki.txt"]
+    assert (tmp_path / "wiki.txt").read_text() == "old\n"
+
+
+def test_main_writes_and_logs(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    args = ["--out_dir", str(tmp_path), "--n_people", "30", "--n_train", "10", "--n_dev", "5"]
+    with caplog.at_level(logging.INFO, logger=synthetic.__name__):
+        paths = synthetic.main([*args, "--n_unseen", "4", "--seed", "3"])
+    assert paths == {role: tmp_path / name for role, name in FILES.items()}
+    assert len(paths["unseen"].read_text("utf-8").splitlines()) == 4
+    assert "birth_unseen.tsv (4 lines" in caplog.text
+    with pytest.raises(SystemExit):
+        synthetic.main(["--out_dir", str(tmp_path), "--n_train", "5000"])
+
+
+def test_committed_data_equals_fresh_generation(tmp_path: Path) -> None:
+    fresh = generate(tmp_path)
+    for role, name in FILES.items():
+        committed = COMMITTED / name
+        assert committed.is_file(), f"{committed} missing: run scripts/make_synthetic.py"
+        assert committed.read_bytes() == fresh[role].read_bytes(), (
+            f"{committed} differs from the generator: run "
+            "python scripts/make_synthetic.py --out_dir data/synthetic"
+        )
+    assert sum(os.path.getsize(COMMITTED / name) for name in FILES.values()) < 1_000_000
+
+
+def test_majority_answer_is_london_at_five_percent_in_every_split() -> None:
+    people = _people({"people": COMMITTED / FILES["people"]})
+    for split in ("train", "dev", "test", "unseen"):
+        answers = Counter(p["birth_place"] for p in people if p["split"] == split)
+        (top, count), (_, second) = answers.most_common(2)
+        assert top == "London" and count / answers.total() == 0.05 and second < count, split
