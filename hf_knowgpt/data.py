@@ -229,11 +229,23 @@ class SpanCorruption(DocumentTransform):
 
 
 class NextCharLM(DocumentTransform):
-    """Plain next-character LM on a window of block_size characters starting anywhere."""
+    """Plain next-character LM on a window of block_size characters.
+
+    `window="random"` starts anywhere; `window="prefix"` always reads the document's start, where
+    the person's name is (a fact far from the name is stored against nobody).
+    """
+
+    def __init__(self, tokenizer, block_size: int = 128, seed: int = 0, window: str = "random"):
+        super().__init__(tokenizer, block_size, seed)
+        if window not in ("prefix", "random"):
+            raise ValueError(f"window must be 'prefix' or 'random', got {window!r}")
+        self.window = window
 
     def draw(self, document: str, rng: np.random.Generator) -> str:
         width = min(len(document), self.block_size)
-        start = int(rng.integers(0, len(document) - width, endpoint=True))
+        start = 0
+        if self.window == "random":
+            start = int(rng.integers(0, len(document) - width, endpoint=True))
         return document[start : start + width]
 
 
@@ -297,7 +309,7 @@ def pretraining_dataset(
     if objective == "span":
         transform: DocumentTransform = SpanCorruption(tokenizer, block_size, seed, window)
     elif objective == "lm":
-        transform = NextCharLM(tokenizer, block_size, seed)
+        transform = NextCharLM(tokenizer, block_size, seed, window)
     else:
         raise ValueError(f"objective must be 'span' or 'lm', got {objective!r}")
     texts = docs + extra

@@ -224,6 +224,11 @@ class PerceiverTrunk(nn.Module):
             if attention_mask is None
             else attention_mask.bool()
         )
+        if bool(((position_ids[:, 1:] == 0) & valid[:, :-1]).any()):
+            raise ValueError(
+                "the perceiver cannot read packed rows (position_ids restarting at 0): its slots mix the "
+                "whole row; use padded or length-trimmed batches"
+            )
         # slot i reads input positions <= i; input position p reads slots <= p
         down_mask = (position_ids[:, None, :] <= slots_idx[None, :, None]) & valid[
             :, None, :
@@ -397,6 +402,22 @@ class KnowGPTForCausalLM(KnowGPTPreTrainedModel, GenerationMixin):
                 )
                 loss = loss / num_items_in_batch
         return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values)
+
+    def generate(self, inputs=None, generation_config=None, **kwargs):
+        """`GenerationMixin.generate`, refusing up front what would run past `block_size`."""
+        ids = inputs if inputs is not None else kwargs.get("input_ids")
+        config = generation_config or self.generation_config
+        max_new = kwargs.get("max_new_tokens") or config.max_new_tokens
+        if (
+            ids is not None
+            and max_new is not None
+            and ids.shape[-1] + max_new > self.config.block_size
+        ):
+            raise ValueError(
+                f"prompt of {ids.shape[-1]} tokens + max_new_tokens={max_new} exceeds block_size "
+                f"{self.config.block_size}; shorten the prompt or lower max_new_tokens"
+            )
+        return super().generate(inputs, generation_config, **kwargs)
 
     def prepare_inputs_for_generation(
         self, input_ids, next_sequence_length=None, past_key_values=None, **kwargs

@@ -38,6 +38,7 @@ class LRSchedule:
         base_lr: the peak learning rate.
         warmup_tokens, final_tokens: the `cs224n` schedule's token counts.
         warmup_steps, total_steps: the `cosine` schedule's step counts.
+        budget_seconds: for a wall-clock budget, `cosine` decays over training time instead of steps.
     """
 
     def __init__(
@@ -50,13 +51,15 @@ class LRSchedule:
         final_tokens: int = 0,
         warmup_steps: int = 0,
         total_steps: int = 1,
+        budget_seconds: float | None = None,
     ):
         if name not in SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {name!r}")
         self.optimizer, self.name, self.base_lr = optimizer, name, base_lr
         self.warmup_tokens, self.final_tokens = warmup_tokens, final_tokens
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
-        self.tokens, self.steps = 0, 0
+        self.budget_seconds = budget_seconds
+        self.tokens, self.steps, self.seconds = 0, 0, 0.0
 
     def multiplier(self) -> float:
         if self.name == "cs224n":
@@ -65,6 +68,12 @@ class LRSchedule:
                 1.0
                 if self.tokens == 0
                 else cs224n_lr_mult(self.tokens, self.warmup_tokens, self.final_tokens)
+            )
+        if self.name == "cosine" and self.budget_seconds:
+            if self.steps < self.warmup_steps:
+                return (self.steps + 1) / self.warmup_steps
+            return cosine_lr_mult(
+                int(1e6 * min(1.0, self.seconds / self.budget_seconds)), 0, int(1e6)
             )
         if self.name == "cosine":
             return cosine_lr_mult(self.steps, self.warmup_steps, self.total_steps)
@@ -77,13 +86,15 @@ class LRSchedule:
             group["lr"] = lr
         return lr
 
-    def advance(self, tokens: int) -> None:
-        """Record one optimizer step that consumed `tokens` (course-counted) tokens."""
+    def advance(self, tokens: int, seconds: float = 0.0) -> None:
+        """Record one optimizer step that consumed `tokens` (course-counted) tokens and `seconds` of training."""
         self.tokens += int(tokens)
         self.steps += 1
+        self.seconds += seconds
 
     def state_dict(self) -> dict:
-        return {"tokens": self.tokens, "steps": self.steps}
+        return {"tokens": self.tokens, "steps": self.steps, "seconds": self.seconds}
 
     def load_state_dict(self, state: dict) -> None:
         self.tokens, self.steps = int(state["tokens"]), int(state["steps"])
+        self.seconds = float(state.get("seconds", 0.0))

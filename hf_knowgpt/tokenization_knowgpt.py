@@ -107,7 +107,7 @@ class KnowGPTTokenizer(PreTrainedTokenizer):
 
     def decode_chars(self, ids) -> str:
         """Inverse of `encode_chars` (keeps PAD and MASK characters)."""
-        return "".join(self.ids_to_chars[int(i)] for i in ids)
+        return "".join(self._convert_id_to_token(int(i)) for i in ids)
 
     def save_vocabulary(
         self, save_directory: str, filename_prefix: str | None = None

@@ -24,7 +24,7 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .collators import PackedCollator, PaddedCollator, TrimmedCollator
+from .collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from .configuration_knowgpt import KnowGPTConfig
 from .data import birthplace_dataset, pretraining_dataset, read_corpus, read_qa, set_epoch
 from .modeling_knowgpt import KnowGPTForCausalLM
@@ -259,6 +259,7 @@ def train(
         final_tokens=200 * corpus_lines * block_size,  # the course's final_tokens
         warmup_steps=args.warmup_steps,
         total_steps=total_steps,
+        budget_seconds=60 * args.max_minutes if args.max_minutes else None,
     )
     if args.compile:
         model = torch.compile(model)
@@ -305,6 +306,8 @@ def train(
     )
     wall_start, next_eval_minutes = time.perf_counter(), args.eval_minutes or math.inf
     stop, window = False, {"loss": 0.0, "n": 0, "useful": 0, "seconds": 0.0}
+    pending_examples = pending_useful = 0  # summed over the micro-batches of one optimizer step
+    last_eval_step = -1
     while not stop and state["step"] < total_steps:
         epoch = state["epoch"]
         if job == "pretrain":
@@ -328,22 +331,29 @@ def train(
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
             state["batches_in_epoch"] += 1
-            useful = int((batch["labels"][:, 1:] != -100).sum())
+            pending_examples += int(n_examples)
+            pending_useful += count_targets(batch["labels"])
             window["loss"] += loss.item()
             window["n"] += 1
-            window["useful"] += useful
             if not accelerator.sync_gradients:
                 continue
-            # One collective per optimizer step: examples for the course's token count, and the time budget.
-            elapsed = state["train_seconds"] + time.perf_counter() - t0
-            over = float(args.max_minutes is not None and elapsed >= 60 * args.max_minutes)
+            # One collective per optimizer step: examples for the course's token count, and rank 0's clock
+            # (the time budget and a time-based LR must be the same decision on every rank).
+            step_seconds = time.perf_counter() - t0 if accelerator.is_main_process else 0.0
             totals = accelerator.reduce(
-                torch.tensor([float(n_examples), over], device=accelerator.device), "sum"
+                torch.tensor(
+                    [float(pending_examples), step_seconds],
+                    dtype=torch.float64,
+                    device=accelerator.device,
+                ),
+                "sum",
             )
-            schedule.advance(int(totals[0]) * tokens_per_example)
+            step_seconds = float(totals[1])
+            schedule.advance(int(totals[0]) * tokens_per_example, step_seconds)
             state["step"] += 1
-            state["useful_tokens"] += useful
-            step_seconds = time.perf_counter() - t0
+            state["useful_tokens"] += pending_useful
+            window["useful"] += pending_useful
+            pending_examples = pending_useful = 0
             state["train_seconds"] += step_seconds
             window["seconds"] += step_seconds
             bar.update(1)
@@ -364,7 +374,11 @@ def train(
             ):
                 _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
                 next_eval_minutes += args.eval_minutes or math.inf
-            stop = bool(totals[1] > 0) or state["step"] >= total_steps
+                last_eval_step = state["step"]
+            over_budget = (
+                args.max_minutes is not None and state["train_seconds"] >= 60 * args.max_minutes
+            )
+            stop = over_budget or state["step"] >= total_steps
             t0 = time.perf_counter()
             if stop:
                 break
@@ -374,12 +388,13 @@ def train(
     bar.close()
 
     save_checkpoint(accelerator, out, state, schedule, args.save_total_limit)
-    if eval_questions:
+    if eval_questions and state["step"] != last_eval_step:
         _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         with atomic_directory(out / "model") as tmp:
             accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+            tokenizer.model_max_length = block_size
             tokenizer.save_pretrained(tmp)
         run_info.update(
             steps=state["step"],

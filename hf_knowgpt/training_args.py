@@ -240,4 +240,4 @@ def apply_recipe(
 
 
 # Arguments with a non-None default that a recipe may still override when the user did not pass them.
-_DEFAULTED = {"window", "mix_qa", "qa_repeats", "augment", "warmup_steps", "objective"}
+_DEFAULTED = {"window", "mix_qa", "qa_repeats", "augment", "warmup_steps", "objective", "dropout"}
