@@ -33,7 +33,7 @@ def run_demo(
     finetune_epochs: int = 10,
     n_people: int = 1000,
     attention_type: str = "vanilla",
-    model_flags: tuple[str, ...] = (),
+    model_flags: tuple[str, ...] = ("--n_embd", "128", "--n_head", "4"),
     seed: int = 0,
 ) -> dict:
     """Pretrain → finetune → evaluate, and finetune from scratch → evaluate; returns the results.
