@@ -185,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"knowgpt: error: unknown command {command!r}\n{USAGE}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # Library progress bars (weight loading) would put extra lines before a one-line error.
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
     try:
         return COMMANDS[command](rest)
     except _known_errors() as e:

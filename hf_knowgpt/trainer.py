@@ -244,6 +244,9 @@ def train(
         collate_fn=_CountingCollator(_collator(args, model.config.attention_type, block_size)),
         num_workers=data_args.num_workers,
         persistent_workers=False,  # workers must see each epoch's transform
+        # Its own generator: drawing the iterator's base seed from the global RNG would shift every
+        # dropout mask of a resumed run (the iterator is rebuilt after load_state restores that RNG).
+        generator=torch.Generator().manual_seed(args.seed),
     )
     optimizer = build_optimizer(model, args)
     steps_per_epoch = math.ceil(
@@ -424,6 +427,7 @@ def save_checkpoint(
         tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(tmp))
+    accelerator.wait_for_everyone()  # every rank's random states are in tmp before it takes the final name
     if accelerator.is_main_process:
         (tmp / "trainer_state.json").write_text(
             json.dumps({"state": state, "schedule": schedule.state_dict()})
