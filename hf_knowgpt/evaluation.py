@@ -1,0 +1,427 @@
+"""Birth-place evaluation: batched greedy answers with confidences, exact-match accuracy, prediction files.
+
+The prompt is `question⁇`; the answer is the greedy continuation up to the next `⁇` (the course
+decodes 32 characters and splits on `⁇`). The confidence of an answer is the probability the model
+gives to the whole continuation, closing `⁇` included, so a low value flags a guess.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .tokenization_knowgpt import MASK_CHAR, OutOfVocabularyError
+from .utils import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+ABSTAIN = "<unknown>"  # the answer written when the confidence is below `min_confidence`
+METRIC_PATH = Path(__file__).resolve().parent / "metrics" / "birthplace_accuracy"
+
+
+@dataclass
+class Prediction:
+    """One answered question.
+
+    Args:
+        question: the question as asked (without the `⁇`).
+        answer: the answer given: the greedy text before the next `⁇`, or `ABSTAIN` when abstaining.
+        confidence: probability of the greedy continuation (up to and including the closing `⁇`).
+        raw_answer: the greedy text before the next `⁇`, even when the model abstained.
+        alternatives: (answer, probability) of the best beam-search answers, most probable first.
+        reference: the true answer, when the file has one.
+    """
+
+    question: str
+    answer: str
+    confidence: float
+    raw_answer: str = ""
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
+    reference: str | None = None
+
+    @property
+    def abstained(self) -> bool:
+        return self.answer != self.raw_answer
+
+    @property
+    def correct(self) -> bool | None:
+        return None if self.reference is None else self.answer == self.reference
+
+    def to_json(self) -> dict:
+        record = {
+            "question": self.question,
+            "answer": self.answer,
+            "raw_answer": self.raw_answer,
+            "confidence": self.confidence,
+            "alternatives": [[a, p] for a, p in self.alternatives],
+        }
+        if self.reference is not None:
+            record.update(reference=self.reference, correct=self.correct)
+        return record
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """The model folder of a run directory (`run/model/`) or a model folder itself (has config.json)."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path}: neither a model folder (config.json) nor a run directory (model/config.json)"
+    )
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device | None = None):
+    """Load (model, tokenizer) from a run directory or a model folder, in eval mode."""
+    from .modeling_knowgpt import KnowGPTForCausalLM
+    from .tokenization_knowgpt import KnowGPTTokenizer
+
+    model_dir = resolve_model_dir(path)
+    model = KnowGPTForCausalLM.from_pretrained(model_dir).eval()
+    if device is not None:
+        model.to(device)
+    return model, KnowGPTTokenizer.from_pretrained(model_dir)
+
+
+# ---------------------------------------------------------------------------- prediction
+
+
+def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask), both (B, T), rows padded on the left."""
+    width = max(map(len, rows))
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _cut(generated: list[int], mask_id: int) -> tuple[list[int], int]:
+    """(answer ids, number of generated ids it is scored on): up to the first ⁇, which counts."""
+    if mask_id in generated:
+        end = generated.index(mask_id)
+        return generated[:end], end + 1
+    return generated, len(generated)
+
+
+def _greedy(model, rows, max_new: int, pad_id: int, mask_id: int, device):
+    """Greedy continuations of a batch: list of (answer ids, confidence)."""
+    ids, mask = _left_pad(rows, pad_id, device)
+    out = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=mask_id,  # a row stops at its closing ⁇; the batch when every row has stopped
+        pad_token_id=pad_id,
+        output_logits=True,
+        return_dict_in_generate=True,
+    )
+    new = out.sequences[:, ids.size(1) :]  # (B, S)
+    logp = torch.log_softmax(torch.stack(out.logits, dim=1).float(), dim=-1)  # (B, S, V)
+    token_logp = logp.gather(-1, new.unsqueeze(-1)).squeeze(-1)  # (B, S)
+    results = []
+    for i, generated in enumerate(new.tolist()):
+        answer, n = _cut(generated, mask_id)
+        results.append((answer, math.exp(float(token_logp[i, :n].sum()))))
+    return results
+
+
+@torch.no_grad()
+def continuation_probabilities(
+    model, prompts: list[list[int]], continuations: list[list[int]], batch_size: int = 256
+) -> list[float]:
+    """P(continuation | prompt) for each pair, from one forward pass per batch (no generation)."""
+    device = next(model.parameters()).device
+    pad_id = model.config.pad_token_id
+    probs = []
+    pairs = list(zip(prompts, continuations, strict=True))
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start : start + batch_size]
+        ids, mask = _left_pad([p + c for p, c in batch], pad_id, device)
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+        width = ids.size(1)
+        for i, (_, continuation) in enumerate(batch):
+            n = len(continuation)
+            targets = ids[i, width - n :]  # the continuation's ids
+            steps = logp[i, width - n - 1 : width - 1]  # the logits that predict them
+            probs.append(math.exp(float(steps.gather(-1, targets[:, None]).sum())))
+    return probs
+
+
+def _beam_alternatives(model, rows, k, max_new, pad_id, mask_id, device, decode):
+    """The k best beam-search answers of each row as [(answer, probability)], most probable first."""
+    ids, mask = _left_pad(rows, pad_id, device)
+    sequences = model.generate(
+        input_ids=ids,
+        attention_mask=mask,
+        max_new_tokens=max_new,
+        do_sample=False,
+        num_beams=k,
+        num_return_sequences=k,
+        length_penalty=0.0,  # rank beams by their summed log-probability, i.e. by probability
+        eos_token_id=mask_id,
+        pad_token_id=pad_id,
+    )[:, ids.size(1) :]
+    prompts, continuations = [], []
+    for j, generated in enumerate(sequences.tolist()):
+        _, n = _cut(generated, mask_id)
+        prompts.append(rows[j // k])
+        continuations.append(generated[:n])
+    probs = continuation_probabilities(model, prompts, continuations)
+    result = []
+    for i in range(len(rows)):
+        best: dict[str, float] = {}
+        for j in range(i * k, (i + 1) * k):
+            answer = decode(_cut(continuations[j], mask_id)[0])
+            best[answer] = max(best.get(answer, 0.0), probs[j])
+        result.append(sorted(best.items(), key=lambda item: -item[1]))
+    return result
+
+
+@torch.no_grad()
+def predict(
+    model,
+    tokenizer,
+    questions: list[str],
+    *,
+    batch_size: int = 256,
+    max_new_tokens: int = 32,
+    num_alternatives: int = 0,
+    min_confidence: float | None = None,
+    device: str | torch.device | None = None,
+) -> list[Prediction]:
+    """Answer questions by batched greedy decoding of `question⁇`; results in the input order.
+
+    Args:
+        model: a KnowGPTForCausalLM (any attention variant).
+        tokenizer: its KnowGPTTokenizer.
+        questions: e.g. "Where was Ada Lovelace born?" (no ⁇).
+        batch_size: questions per generate() call; they are sorted by length first.
+        max_new_tokens: at most this many characters are generated (also capped by block_size).
+        num_alternatives: if > 0, also return that many beam-search answers with their probabilities.
+        min_confidence: if set, answers whose confidence is below it become `ABSTAIN`.
+        device: where to run; default: where the model is.
+    """
+    if device is not None:
+        model.to(device)
+    device = next(model.parameters()).device
+    block_size = model.config.block_size
+    pad_id, mask_id = model.config.pad_token_id, tokenizer.convert_tokens_to_ids(MASK_CHAR)
+    rows = [tokenizer.encode_chars(q + MASK_CHAR) for q in questions]
+    too_long = next((i for i, r in enumerate(rows) if len(r) >= block_size), None)
+    if too_long is not None:
+        raise ValueError(
+            f"question {too_long + 1} has {len(rows[too_long])} characters with its ⁇ but the model "
+            f"reads at most {block_size} and must write at least one: {questions[too_long][:60]!r}"
+        )
+    # Rows of one batch share max_new_tokens, so batch rows with the same cap: batched == one by one.
+    cap = [min(max_new_tokens, block_size - len(r)) for r in rows]
+    order = sorted(range(len(rows)), key=lambda i: (-cap[i], len(rows[i])))
+    batches = []
+    for i in order:
+        if batches and len(batches[-1]) < batch_size and cap[batches[-1][0]] == cap[i]:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+
+    was_training = model.training
+    model.eval()
+    greedy: dict[int, tuple[list[int], float]] = {}
+    alternatives: dict[int, list[tuple[str, float]]] = {}
+    try:
+        for batch in batches:
+            batch_rows, n = [rows[i] for i in batch], cap[batch[0]]
+            greedy.update(
+                zip(batch, _greedy(model, batch_rows, n, pad_id, mask_id, device), strict=True)
+            )
+            if num_alternatives > 0:
+                found = _beam_alternatives(
+                    model,
+                    batch_rows,
+                    num_alternatives,
+                    n,
+                    pad_id,
+                    mask_id,
+                    device,
+                    tokenizer.decode_chars,
+                )
+                alternatives.update(zip(batch, found, strict=True))
+    finally:
+        model.train(was_training)
+
+    predictions = []
+    for i, question in enumerate(questions):
+        answer_ids, confidence = greedy[i]
+        raw = tokenizer.decode_chars(answer_ids)
+        abstain = min_confidence is not None and confidence < min_confidence
+        predictions.append(
+            Prediction(
+                question=question,
+                answer=ABSTAIN if abstain else raw,
+                confidence=confidence,
+                raw_answer=raw,
+                alternatives=alternatives.get(i, []),
+            )
+        )
+    return predictions
+
+
+# ---------------------------------------------------------------------------- scoring
+
+
+@functools.cache
+def _metric():
+    import evaluate
+
+    # In memory: no cache files, so concurrent evaluations cannot collide on a lock.
+    return evaluate.load(str(METRIC_PATH), keep_in_memory=True)
+
+
+def score(predictions: list[str], references: list[str]) -> dict:
+    """Exact-match accuracy through the `birthplace_accuracy` metric: {"accuracy", "correct", "total"}."""
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
+    if not references:
+        raise ValueError("nothing to score: no references")
+    return _metric().compute(predictions=list(predictions), references=list(references))
+
+
+def course_line(correct: int, total: int) -> str:
+    """The line the course's scripts print, e.g. "Correct: 25 out of 500: 5.0%"."""
+    return f"Correct: {correct} out of {total}: {100 * correct / total}%"
+
+
+def london_baseline(tsv_file: str | os.PathLike, answer: str = "London") -> dict:
+    """Accuracy of answering `answer` to every question of a question<TAB>place file."""
+    from .data import read_qa
+
+    references = [place for _, place in read_qa(tsv_file, require_answers=True)]
+    result = score([answer] * len(references), references)
+    return {
+        **result,
+        "answer": answer,
+        "course_line": course_line(result["correct"], result["total"]),
+    }
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def write_predictions(path: str | os.PathLike, predictions: list[Prediction]) -> Path:
+    """Write the course's file (one answer per line) and `path + ".jsonl"` (everything), each atomically.
+
+    Both texts are built before either file is touched, so an error leaves no half-written file.
+    """
+    path = Path(path)
+    # An answer is one line of the course file even if the model wrote a line break.
+    course = "".join(p.answer.replace("\r", " ").replace("\n", " ") + "\n" for p in predictions)
+    records = "".join(
+        json.dumps(p.to_json(), ensure_ascii=False, allow_nan=False) + "\n" for p in predictions
+    )
+    atomic_write_text(path.with_name(path.name + ".jsonl"), records)
+    atomic_write_text(path, course)
+    return path
+
+
+def _check_questions(path, questions: list[str], tokenizer, block_size: int) -> None:
+    """Raise DataError (file:line:) for a question the model cannot read."""
+    from .data import DataError
+
+    for number, question in enumerate(questions, 1):
+        try:
+            tokenizer.encode_chars(question)
+        except OutOfVocabularyError as e:
+            raise DataError(
+                path,
+                number,
+                f"character {e.char!r} at column {e.position + 1} is not in the model's "
+                "vocabulary; remove or replace it",
+            ) from None
+        if len(question) + 1 >= block_size:
+            raise DataError(
+                path,
+                number,
+                f"question of {len(question)} characters does not fit the model's block_size "
+                f"{block_size} with its ⁇ and an answer; shorten it",
+            )
+
+
+def evaluate_file(
+    model_dir_or_model,
+    eval_file: str | os.PathLike,
+    output_file: str | os.PathLike | None = None,
+    *,
+    tokenizer=None,
+    batch_size: int = 256,
+    min_confidence: float | None = None,
+    num_alternatives: int = 0,
+    device: str | torch.device | None = None,
+) -> dict:
+    """Answer every question of a file, score them if it has answers, and write the predictions.
+
+    Args:
+        model_dir_or_model: a run directory, a model folder, or a loaded model (then pass `tokenizer`).
+        eval_file: `question<TAB>place` lines (scored) or question-only lines (accuracy None).
+        output_file: if given, the course's predictions file; `output_file + ".jsonl"` gets the details.
+        tokenizer: the tokenizer of a loaded model (ignored for a folder).
+        batch_size, min_confidence, num_alternatives, device: as in `predict`.
+
+    Returns:
+        {"accuracy", "correct", "total", "course_line", "n_predictions", "abstained", "seconds",
+        "eval_file", "output_file"}; accuracy, correct, total and course_line are None without answers.
+    """
+    from .data import read_qa
+
+    if isinstance(model_dir_or_model, (str, os.PathLike)):
+        model, tokenizer = load_model(model_dir_or_model, device)
+    elif tokenizer is None:
+        raise TypeError("evaluate_file needs `tokenizer=` when given a loaded model")
+    else:
+        model = model_dir_or_model
+    rows = read_qa(eval_file)
+    questions = [q for q, _ in rows]
+    _check_questions(eval_file, questions, tokenizer, model.config.block_size)
+
+    start = time.perf_counter()
+    predictions = predict(
+        model,
+        tokenizer,
+        questions,
+        batch_size=batch_size,
+        min_confidence=min_confidence,
+        num_alternatives=num_alternatives,
+        device=device,
+    )
+    seconds = time.perf_counter() - start
+    for prediction, (_, reference) in zip(predictions, rows, strict=True):
+        prediction.reference = reference
+
+    result = {"accuracy": None, "correct": None, "total": None, "course_line": None}
+    if rows and rows[0][1] is not None:
+        result = score([p.answer for p in predictions], [r for _, r in rows])
+        result["course_line"] = course_line(result["correct"], result["total"])
+    if output_file is not None:
+        write_predictions(output_file, predictions)
+    logger.info("%s: %d predictions in %.1f s", eval_file, len(predictions), seconds)
+    return {
+        **result,
+        "n_predictions": len(predictions),
+        "abstained": sum(p.abstained for p in predictions),
+        "seconds": round(seconds, 3),
+        "eval_file": str(eval_file),
+        "output_file": None if output_file is None else str(output_file),
+    }
