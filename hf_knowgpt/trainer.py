@@ -360,6 +360,13 @@ def train(
             state["train_seconds"] += step_seconds
             window["seconds"] += step_seconds
             bar.update(1)
+            if (
+                args.max_minutes and state["step"] % 20 == 0
+            ):  # a time budget: re-estimate the bar's total
+                bar.total = min(
+                    total_steps,
+                    int(state["step"] * 60 * args.max_minutes / state["train_seconds"]) + 1,
+                )
             if state["step"] % args.logging_steps == 0 or state["step"] == total_steps:
                 _log(
                     accelerator,

@@ -154,17 +154,18 @@ RECIPES: dict[str, dict[str, dict]] = {
             num_epochs=75, batch_size=256, learning_rate=6e-4, lr_schedule="cs224n", packing=True
         ),
     },
-    # Short budgets: windows over the whole document, train QA pairs mixed in, cosine over the budget.
+    # Short budgets: the course's span corruption (each fact re-ordered around the mask), the train QA pairs
+    # interleaved (never dev/test), no dropout (it slows memorisation), small batches, cosine over the budget.
     "mixed": {
         "pretrain": dict(
             num_epochs=650,
-            batch_size=64,
-            learning_rate=2e-3,
+            batch_size=32,
+            learning_rate=3e-3,
             lr_schedule="cosine",
             packing=True,
-            window="random",
             mix_qa=True,
             qa_repeats=2,
+            dropout=0.0,
             warmup_steps=100,
         ),
         "finetune": dict(
@@ -174,18 +175,18 @@ RECIPES: dict[str, dict[str, dict]] = {
             num_epochs=75, batch_size=256, learning_rate=6e-4, lr_schedule="cosine", packing=True
         ),
     },
-    # mixed + knowledge augmentation: each biography also appears with its sentences shuffled.
+    # mixed + knowledge augmentation: two sentence-shuffled copies of every biography.
     "augmented": {
         "pretrain": dict(
             num_epochs=650,
-            batch_size=64,
-            learning_rate=2e-3,
+            batch_size=32,
+            learning_rate=3e-3,
             lr_schedule="cosine",
             packing=True,
-            window="random",
             mix_qa=True,
             qa_repeats=2,
             augment=2,
+            dropout=0.0,
             warmup_steps=100,
         ),
         "finetune": dict(
@@ -199,13 +200,35 @@ RECIPES: dict[str, dict[str, dict]] = {
     # one sentence-shuffled copy, the train QA pairs mixed in, no dropout (dropout slows memorisation).
     "demo": {
         "pretrain": dict(
-            num_epochs=1000, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True, objective="lm",
-            window="prefix", mix_qa=True, qa_repeats=2, augment=1, dropout=0.0, warmup_steps=50,
+            num_epochs=1000,
+            batch_size=32,
+            learning_rate=3e-3,
+            lr_schedule="cosine",
+            packing=True,
+            objective="lm",
+            window="prefix",
+            mix_qa=True,
+            qa_repeats=2,
+            augment=1,
+            dropout=0.0,
+            warmup_steps=50,
         ),
-        "finetune": dict(num_epochs=10, batch_size=64, learning_rate=6e-4, lr_schedule="cosine", packing=True,
-                         dropout=0.0),
-        "finetune_scratch": dict(num_epochs=10, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
-                                 packing=True, dropout=0.0),
+        "finetune": dict(
+            num_epochs=10,
+            batch_size=64,
+            learning_rate=6e-4,
+            lr_schedule="cosine",
+            packing=True,
+            dropout=0.0,
+        ),
+        "finetune_scratch": dict(
+            num_epochs=10,
+            batch_size=64,
+            learning_rate=1e-3,
+            lr_schedule="cosine",
+            packing=True,
+            dropout=0.0,
+        ),
     },
 }
 
