@@ -148,9 +148,7 @@ def abstain(predictions: Sequence, threshold: float) -> list:
     reference are unchanged; the inputs are not modified.
     """
     return [
-        dataclasses.replace(
-            p, answer=(p.raw_answer or p.answer) if p.confidence >= threshold else ABSTAIN
-        )
+        dataclasses.replace(p, answer=p.raw_answer if p.confidence >= threshold else ABSTAIN)
         for p in predictions
     ]
 

@@ -31,14 +31,15 @@ def _train(job: str, argv: list[str]) -> int:
     model_args, data_args, train_args = parse_args(job, argv)
     out = train(job, model_args, data_args, train_args)
     if job == "finetune" and data_args.eval_file:
-        from .evaluation import evaluate_file
-        from .utils import atomic_write_json
+        from .evaluation import evaluate_file, london_baseline
+        from .utils import atomic_write_json, provenance
 
-        result = evaluate_file(
-            out / "model", data_args.eval_file, out / "eval" / "dev_predictions.txt"
-        )
+        eval_file = data_args.eval_file
+        result = evaluate_file(out / "model", eval_file, out / "eval" / "dev_predictions.txt")
+        # The card and reports read this; the baseline and provenance keep it independent of the data file.
+        result["london_baseline"] = london_baseline(eval_file)["accuracy"]
         atomic_write_json(
-            out / "eval_results.json", {"dev": {**result, "eval_file": data_args.eval_file}}
+            out / "eval_results.json", {"dev": {**result, "provenance": provenance()}}
         )
         if result.get("course_line"):
             print(result["course_line"])
@@ -64,7 +65,7 @@ def _evaluate(argv: list[str]) -> int:
     p.add_argument("--min_confidence", type=float, help="answer <unknown> below this confidence")
     p.add_argument("--num_alternatives", type=int, default=0, help="beam alternatives per question")
     a = p.parse_args(argv)
-    from .trainer import resolve_model_dir
+    from .utils import resolve_model_dir
 
     result = evaluate_file(
         resolve_model_dir(a.model_dir),

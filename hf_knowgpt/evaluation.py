@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from .tokenization_knowgpt import MASK_CHAR, OutOfVocabularyError
-from .utils import atomic_write_text
+from .utils import atomic_write_text, resolve_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +69,6 @@ class Prediction:
 
 
 # ---------------------------------------------------------------------------- loading
-
-
-def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """The model folder of a run directory (`run/model/`) or a model folder itself (has config.json)."""
-    path = Path(path)
-    for candidate in (path, path / "model"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"{path}: neither a model folder (config.json) nor a run directory (model/config.json)"
-    )
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None):

@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 from .configuration_knowgpt import AUTO_MAP
-from .evaluation import resolve_model_dir
-from .utils import atomic_directory
+from .utils import atomic_directory, resolve_model_dir
 
 logger = logging.getLogger(__name__)
 

@@ -558,6 +558,7 @@ def generate(
     n_dev: int = 500,
     n_unseen: int = 200,
     seed: int = 0,
+    variants: int = 1,
 ) -> dict[str, Path]:
     """Write a synthetic biography corpus with birth-place questions; return the paths by role.
 
@@ -570,6 +571,9 @@ def generate(
             by birth place, so each has about the same answer distribution.
         n_unseen: extra people who are not in wiki.txt, with answers, in birth_unseen.tsv.
         seed: the only source of randomness; the same seed gives byte-identical files.
+        variants: biographies per person in wiki.txt. Extra ones (knowledge augmentation, Allen-Zhu &
+            Li, "Physics of Language Models 3.1") state the same facts in other templates and orders
+            and are appended, shuffled, after the first n_people lines; people.jsonl points at the first.
 
     Returns:
         Paths keyed by "wiki", "train", "dev", "test", "unseen" and "people" (people.jsonl:
@@ -580,6 +584,7 @@ def generate(
     _check_count("n_train", n_train, 0)
     _check_count("n_dev", n_dev, 0)
     _check_count("n_unseen", n_unseen, 0)
+    _check_count("variants", variants, 1)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if n_train + n_dev > n_people:
@@ -608,6 +613,19 @@ def generate(
     for i, p in enumerate(people):
         lines.append(_biography(rng, p, cities, i in late))
         p.line = i
+
+    # Augmented copies come from their own stream, so variants=1 leaves every file unchanged.
+    variant_rng = random.Random(f"{seed}-variants")
+    extra_lines = []
+    for p in people:
+        first_offset = p.offset
+        for _ in range(variants - 1):
+            extra_lines.append(
+                _biography(variant_rng, p, cities, variant_rng.random() < LATE_SHARE)
+            )
+        p.offset = first_offset
+    variant_rng.shuffle(extra_lines)
+    lines += extra_lines
 
     # Every character of the questions must be in the vocabulary, which comes from wiki.txt.
     if not set(_question("")) <= set("".join(lines)):
@@ -686,6 +704,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     parser.add_argument("--n_dev", type=int, default=500, help="dev QA pairs")
     parser.add_argument("--n_unseen", type=int, default=200, help="QA pairs about unseen people")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--variants", type=int, default=1, help="biographies per person")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -696,6 +715,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
             n_dev=args.n_dev,
             n_unseen=args.n_unseen,
             seed=args.seed,
+            variants=args.variants,
         )
     except ValueError as err:
         parser.error(str(err))

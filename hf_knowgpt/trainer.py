@@ -31,21 +31,10 @@ from .modeling_knowgpt import KnowGPTForCausalLM
 from .schedules import LRSchedule
 from .tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
 from .training_args import BUILTIN_DATA_DIR, DataArguments, ModelArguments, TrainArguments
-from .utils import atomic_directory, atomic_write_json, provenance
+from .utils import atomic_directory, atomic_write_json, provenance, resolve_model_dir
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
-
-
-def resolve_model_dir(path: str | os.PathLike) -> Path:
-    """A model folder (with config.json), or a run directory holding one under `model/`."""
-    path = Path(path)
-    for candidate in (path, path / "model"):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"{path}: no model here (expected config.json in it or in {path / 'model'})"
-    )
 
 
 def resolve_data_files(data_args: DataArguments) -> None:

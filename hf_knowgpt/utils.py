@@ -61,6 +61,17 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
         raise
 
 
+def resolve_model_dir(path: str | os.PathLike) -> Path:
+    """The model folder of a run directory (`run/model/`) or a model folder itself (has config.json)."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"{path}: neither a model folder (config.json) nor a run directory (model/config.json)"
+    )
+
+
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
     """The current git commit (with `-dirty` if the tree has changes), or "unknown" outside a repository."""
     cwd = cwd or Path(__file__).resolve().parent

@@ -39,10 +39,17 @@ def _run(job: str, flags: list[str]) -> dict:
 
 def _row(name: str, runs: list[dict], result: dict) -> dict:
     budget = "; ".join(
-        f"{r['job']} {r['recipe']}: {r['epochs']} epochs, {r['train_minutes']} min, {r['steps']} steps" for r in runs
+        f"{r['job']} {r['recipe']}: {r['epochs']} epochs, {r['train_minutes']} min, {r['steps']} steps"
+        for r in runs
     )
-    return {"row": name, "accuracy": result["accuracy"], "correct": result["correct"], "total": result["total"],
-            "budget": budget or "no training", "published": PUBLISHED.get(name, "")}
+    return {
+        "row": name,
+        "accuracy": result["accuracy"],
+        "correct": result["correct"],
+        "total": result["total"],
+        "budget": budget or "no training",
+        "published": PUBLISHED.get(name, ""),
+    }
 
 
 def main() -> None:
@@ -59,23 +66,56 @@ def main() -> None:
     start = time.perf_counter()
     dev = Path(a.data_dir) / "birth_dev.tsv"
     work = Path(a.work_dir)
-    common = ["--data_dir", a.data_dir, "--recipe", a.recipe, "--report_to", "none", "--overwrite_output_dir",
-              "--logging_steps", "50", *a.extra]
+    common = [
+        "--data_dir",
+        a.data_dir,
+        "--recipe",
+        a.recipe,
+        "--report_to",
+        "none",
+        "--overwrite_output_dir",
+        "--logging_steps",
+        "50",
+        *a.extra,
+    ]
     ft = ["--max_minutes", str(a.finetune_minutes)]
     rows = [_row("London baseline", [], london_baseline(dev))]
     scratch = _run("finetune", [*common, *ft, "--output_dir", str(work / "vanilla_scratch")])
-    rows.append(_row("vanilla, no pretraining", [scratch], evaluate_file(scratch["dir"] / "model", dev)))
+    rows.append(
+        _row("vanilla, no pretraining", [scratch], evaluate_file(scratch["dir"] / "model", dev))
+    )
     for variant in a.variants.split(","):
-        pre = _run("pretrain", [*common, "--attention_type", variant, "--max_minutes", str(a.pretrain_minutes),
-                                "--output_dir", str(work / f"{variant}_pretrain")])
-        fin = _run("finetune", [*common, *ft, "--pretrained_model", str(pre["dir"]),
-                                "--output_dir", str(work / f"{variant}_finetune")])
+        pre = _run(
+            "pretrain",
+            [
+                *common,
+                "--attention_type",
+                variant,
+                "--max_minutes",
+                str(a.pretrain_minutes),
+                "--output_dir",
+                str(work / f"{variant}_pretrain"),
+            ],
+        )
+        fin = _run(
+            "finetune",
+            [
+                *common,
+                *ft,
+                "--pretrained_model",
+                str(pre["dir"]),
+                "--output_dir",
+                str(work / f"{variant}_finetune"),
+            ],
+        )
         result = evaluate_file(fin["dir"] / "model", dev, fin["dir"] / "dev_predictions.txt")
         rows.append(_row(f"{variant}, pretrained + finetuned", [pre, fin], result))
         print(f"{variant}: {100 * result['accuracy']:.1f} % dev", flush=True)
     prov = provenance(time.perf_counter() - start)
-    atomic_write_json(a.output + ".json", {"rows": rows, "recipe": a.recipe, "data_dir": a.data_dir,
-                                          "provenance": prov})
+    atomic_write_json(
+        a.output + ".json",
+        {"rows": rows, "recipe": a.recipe, "data_dir": a.data_dir, "provenance": prov},
+    )
     table = "\n".join(
         f"| {r['row']} | {100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
         for r in rows

@@ -37,32 +37,75 @@ def _run(job: str, flags: list[str]) -> Path:
 
 def curve(args, run_dir: Path, dev: Path) -> list[dict]:
     """Train; return the (train_minutes, dev_accuracy) points."""
-    common = ["--data_dir", args.data_dir, "--recipe", args.recipe, "--seed", str(args.seed), "--report_to", "none",
-              "--overwrite_output_dir", "--logging_steps", "50", *args.extra]
+    common = [
+        "--data_dir",
+        args.data_dir,
+        "--recipe",
+        args.recipe,
+        "--seed",
+        str(args.seed),
+        "--report_to",
+        "none",
+        "--overwrite_output_dir",
+        "--logging_steps",
+        "50",
+        *args.extra,
+    ]
     mixes_qa = RECIPES[args.recipe]["pretrain"].get("mix_qa", False)
-    pre_flags = [*common, "--output_dir", str(run_dir / "pretrain"), "--attention_type", args.attention_type,
-                 "--max_minutes", str(args.minutes)]
+    pre_flags = [
+        *common,
+        "--output_dir",
+        str(run_dir / "pretrain"),
+        "--attention_type",
+        args.attention_type,
+        "--max_minutes",
+        str(args.minutes),
+    ]
     if mixes_qa:
         pre_flags += ["--eval_minutes", str(args.eval_minutes), "--eval_file", str(dev)]
     pretrained = _run("pretrain", pre_flags)
     records = [json.loads(line) for line in (pretrained / "metrics.jsonl").read_text().splitlines()]
     if mixes_qa:
-        return [{"train_minutes": r["train_minutes"], "dev_accuracy": r["dev_accuracy"], "step": r["step"]}
-                for r in records if "dev_accuracy" in r]
-    finetuned = _run("finetune", [*common, "--output_dir", str(run_dir / "finetune"), "--pretrained_model",
-                                  str(pretrained)])
+        return [
+            {
+                "train_minutes": r["train_minutes"],
+                "dev_accuracy": r["dev_accuracy"],
+                "step": r["step"],
+            }
+            for r in records
+            if "dev_accuracy" in r
+        ]
+    finetuned = _run(
+        "finetune",
+        [*common, "--output_dir", str(run_dir / "finetune"), "--pretrained_model", str(pretrained)],
+    )
     info = json.loads((finetuned / "run_info.json").read_text())
     result = evaluate_file(finetuned / "model", dev)
-    return [{"train_minutes": json.loads((pretrained / "run_info.json").read_text())["train_minutes"]
-             + info["train_minutes"], "dev_accuracy": result["accuracy"], "step": info["steps"]}]
+    return [
+        {
+            "train_minutes": json.loads((pretrained / "run_info.json").read_text())["train_minutes"]
+            + info["train_minutes"],
+            "dev_accuracy": result["accuracy"],
+            "step": info["steps"],
+        }
+    ]
 
 
 def plot(points, baseline: float, scratch: float | None, title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot([p["train_minutes"] for p in points], [100 * p["dev_accuracy"] for p in points], "o-", label=title)
-    ax.axhline(100 * baseline, color="gray", ls="--", label=f"London baseline ({100 * baseline:.1f} %)")
+    ax.plot(
+        [p["train_minutes"] for p in points],
+        [100 * p["dev_accuracy"] for p in points],
+        "o-",
+        label=title,
+    )
+    ax.axhline(
+        100 * baseline, color="gray", ls="--", label=f"London baseline ({100 * baseline:.1f} %)"
+    )
     if scratch is not None:
-        ax.axhline(100 * scratch, color="red", ls=":", label=f"no pretraining ({100 * scratch:.1f} %)")
+        ax.axhline(
+            100 * scratch, color="red", ls=":", label=f"no pretraining ({100 * scratch:.1f} %)"
+        )
     ax.set_xlabel("training minutes (evaluation not counted)")
     ax.set_ylabel("dev accuracy (%)")
     ax.set_title("Time to knowledge")
@@ -80,11 +123,15 @@ def main() -> None:
     p.add_argument("--minutes", type=float, default=30)
     p.add_argument("--eval_minutes", type=float, default=5)
     p.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "cs224n"))
-    p.add_argument("--scratch_accuracy", type=float, help="dev accuracy without pretraining (reference line)")
+    p.add_argument(
+        "--scratch_accuracy", type=float, help="dev accuracy without pretraining (reference line)"
+    )
     p.add_argument("--work_dir", default=str(ROOT / "runs" / "time_to_accuracy"))
     p.add_argument("--output_dir", default=str(ROOT / "results" / "time_to_accuracy"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("extra", nargs="*", help="more trainer flags after --, e.g. -- --learning_rate 3e-3")
+    p.add_argument(
+        "extra", nargs="*", help="more trainer flags after --, e.g. -- --learning_rate 3e-3"
+    )
     args = p.parse_args()
     start = time.perf_counter()
     dev = Path(args.data_dir) / "birth_dev.tsv"
@@ -93,11 +140,25 @@ def main() -> None:
     baseline = london_baseline(dev)["accuracy"]
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plot(points, baseline, args.scratch_accuracy, f"{args.recipe} ({args.attention_type})", out / f"{name}.png")
-    result = {"recipe": args.recipe, "attention_type": args.attention_type, "budget_minutes": args.minutes,
-              "data_dir": args.data_dir, "points": points, "final_dev_accuracy": points[-1]["dev_accuracy"],
-              "best_dev_accuracy": max(p["dev_accuracy"] for p in points), "london_baseline": baseline,
-              "scratch_accuracy": args.scratch_accuracy, "provenance": provenance(time.perf_counter() - start)}
+    plot(
+        points,
+        baseline,
+        args.scratch_accuracy,
+        f"{args.recipe} ({args.attention_type})",
+        out / f"{name}.png",
+    )
+    result = {
+        "recipe": args.recipe,
+        "attention_type": args.attention_type,
+        "budget_minutes": args.minutes,
+        "data_dir": args.data_dir,
+        "points": points,
+        "final_dev_accuracy": points[-1]["dev_accuracy"],
+        "best_dev_accuracy": max(p["dev_accuracy"] for p in points),
+        "london_baseline": baseline,
+        "scratch_accuracy": args.scratch_accuracy,
+        "provenance": provenance(time.perf_counter() - start),
+    }
     atomic_write_json(out / f"{name}.json", result)
     for pt in points:
         print(f"{pt['train_minutes']:7.2f} min  dev {100 * pt['dev_accuracy']:5.1f} %")

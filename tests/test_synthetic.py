@@ -209,3 +209,23 @@ def test_majority_answer_is_london_at_five_percent_in_every_split() -> None:
         answers = Counter(p["birth_place"] for p in people if p["split"] == split)
         (top, count), (_, second) = answers.most_common(2)
         assert top == "London" and count / answers.total() == 0.05 and second < count, split
+
+
+def test_variants_restate_each_person_and_leave_the_default_unchanged(tmp_path):
+    plain = generate(tmp_path / "plain", n_people=60, n_train=20, n_dev=10, n_unseen=5, seed=3)
+    aug = generate(
+        tmp_path / "aug", n_people=60, n_train=20, n_dev=10, n_unseen=5, seed=3, variants=3
+    )
+    lines = aug["wiki"].read_text(encoding="utf-8").splitlines()
+    assert lines[:60] == plain["wiki"].read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 180 and len(set(lines)) == 180
+    for key in ("train", "dev", "test", "unseen", "people"):
+        assert aug[key].read_bytes() == plain[key].read_bytes()
+    people = [json.loads(line) for line in aug["people"].read_text(encoding="utf-8").splitlines()]
+    for person in people[:60]:
+        if person["split"] == "unseen":
+            continue
+        mine = [line for line in lines if line.startswith(person["name"] + ".")]
+        assert len(mine) == 3 and all(person["birth_place"] in line for line in mine)
+    with pytest.raises(ValueError, match="variants"):
+        generate(tmp_path / "bad", n_people=10, n_train=2, n_dev=2, n_unseen=0, variants=0)

@@ -1,8 +1,0 @@
-"""`accelerate launch scripts/evaluate.py [options]` runs `knowgpt evaluate [options]` (see `knowgpt evaluate --help`)."""
-
-import sys
-
-from hf_knowgpt.cli import main
-
-if __name__ == "__main__":
-    sys.exit(main(["evaluate", *sys.argv[1:]]))
