@@ -268,7 +268,7 @@ def _unseen(unseen_file, predict: _Predictor) -> tuple[list[float], dict]:
 
 
 def build_report(
-    run_dir, eval_file=None, unseen_file=None, *, batch_size=256, command=None
+    run_dir, eval_file=None, unseen_file=None, *, batch_size=256, command=None, output_dir=None
 ) -> dict:
     """Write RUN_DIR/report/ (figures, report.md, report.json); returns report.json's content.
 
@@ -278,9 +278,10 @@ def build_report(
         unseen_file: questions about people absent from the corpus (answers optional).
         batch_size: questions per generate() call when the model answers.
         command: the command recorded in the provenance; default: sys.argv.
+        output_dir: where to write instead of RUN_DIR/report (e.g. results/confidence_vanilla).
     """
     start, run_dir = time.perf_counter(), Path(run_dir)
-    out = run_dir / "report"
+    out = Path(output_dir) if output_dir else run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     predict = _Predictor(run_dir, out, batch_size)
     training = _training(run_dir, out)
@@ -309,8 +310,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval_file", help=f"question<TAB>place file to answer now ({default})")
     p.add_argument("--unseen_file", help="questions about people the corpus never mentions")
     p.add_argument("--batch_size", type=int, default=256)
+    p.add_argument("--output_dir", help="where to write (default: RUN_DIR/report)")
     a = p.parse_args(argv)
     command = None if argv is None else ["knowgpt", "report", *argv]
-    build_report(a.run_dir, a.eval_file, a.unseen_file, batch_size=a.batch_size, command=command)
-    print(Path(a.run_dir) / "report" / "report.md")
+    build_report(
+        a.run_dir,
+        a.eval_file,
+        a.unseen_file,
+        batch_size=a.batch_size,
+        command=command,
+        output_dir=a.output_dir,
+    )
+    print(Path(a.output_dir or Path(a.run_dir) / "report") / "report.md")
     return 0

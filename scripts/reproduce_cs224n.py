@@ -61,6 +61,13 @@ def main() -> None:
     p.add_argument("--finetune_minutes", type=float, default=6)
     p.add_argument("--work_dir", default=str(ROOT / "runs" / "cs224n"))
     p.add_argument("--output", default=str(ROOT / "results" / "cs224n"))
+    p.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="VARIANT=RUN_DIR",
+        help="use this finished pretraining run for VARIANT instead of pretraining again",
+    )
     p.add_argument("extra", nargs="*", help="more trainer flags after --")
     a = p.parse_args()
     start = time.perf_counter()
@@ -84,19 +91,28 @@ def main() -> None:
     rows.append(
         _row("vanilla, no pretraining", [scratch], evaluate_file(scratch["dir"] / "model", dev))
     )
+    reuse = dict(item.split("=", 1) for item in a.reuse)
     for variant in a.variants.split(","):
-        pre = _run(
-            "pretrain",
-            [
-                *common,
-                "--attention_type",
-                variant,
-                "--max_minutes",
-                str(a.pretrain_minutes),
-                "--output_dir",
-                str(work / f"{variant}_pretrain"),
-            ],
-        )
+        if (
+            variant in reuse
+        ):  # a finished pretraining (e.g. the time-to-accuracy run): its own record
+            pre = {
+                "dir": Path(reuse[variant]),
+                **json.loads((Path(reuse[variant]) / "run_info.json").read_text()),
+            }
+        else:
+            pre = _run(
+                "pretrain",
+                [
+                    *common,
+                    "--attention_type",
+                    variant,
+                    "--max_minutes",
+                    str(a.pretrain_minutes),
+                    "--output_dir",
+                    str(work / f"{variant}_pretrain"),
+                ],
+            )
         fin = _run(
             "finetune",
             [

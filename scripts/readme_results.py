@@ -1,0 +1,161 @@
+"""Regenerate the README's results block from results/*.json, so every number there has a committed source.
+
+python scripts/readme_results.py          # rewrite the block between the markers in README.md
+python scripts/readme_results.py --check  # exit 1 if README.md is out of date (tests/test_readme.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+BEGIN, END = "<!-- results:begin (scripts/readme_results.py) -->", "<!-- results:end -->"
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def _source(prov: dict, file: str) -> str:
+    return f"`{file}`: {prov['date']}, commit {prov['git_commit']}, {prov['machine']}"
+
+
+def demo_section() -> list[str]:
+    d = _load("demo.json")
+    if d is None:
+        return []
+    rows = [
+        f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) |"
+        for name, r in d["rows"].items()
+    ]
+    return [
+        f"**The demo** (`knowgpt demo`, synthetic corpus: {d['n_people']} people × {d.get('variants', 1)} "
+        f"biographies, {d['pretrain_minutes']} min pretraining, wall time {d['provenance']['wall_seconds']:.0f} s)",
+        "",
+        "| model | synthetic dev accuracy |",
+        "|---|---|",
+        *rows,
+        "",
+        f"Source: {_source(d['provenance'], 'results/demo.json')}.",
+        "",
+    ]
+
+
+def course_section() -> list[str]:
+    d = _load("cs224n.json")
+    if d is None:
+        return []
+    rows = [
+        f"| {r['row']} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
+        for r in d["rows"]
+    ]
+    return [
+        "**The course's table on the real dev set** (budget-limited on 2 CPU cores, see each row)",
+        "",
+        "| run | measured dev accuracy | course (published) | training budget |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+        f"Source: {_source(d['provenance'], 'results/cs224n.json')}.",
+        "",
+    ]
+
+
+def throughput_section() -> list[str]:
+    d = _load("throughput.json")
+    if d is None:
+        return []
+    rows = [
+        f"| {v} | {r['course']['tokens_per_s']:.0f} | {r['fast']['tokens_per_s']:.0f} | {r['speedup']:.2f}× "
+        f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}×) |"
+        for v, r in d["results"].items()
+    ]
+    return [
+        "**Training throughput** (useful = non-PAD target tokens/s; `scripts/bench_throughput.py`)",
+        "",
+        "| variant | course-style step | fast path, same mathematics | speedup | attention dropout off |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Source: {_source(d['provenance'], 'results/throughput.json')}.",
+        "",
+    ]
+
+
+def time_to_accuracy_section() -> list[str]:
+    runs = sorted((RESULTS / "time_to_accuracy").glob("*.json"))
+    if not runs:
+        return []
+    lines = ["**Time to knowledge** (`scripts/time_to_accuracy.py`, real dev set, 2 CPU cores)", ""]
+    lines += [
+        "| recipe | variant | budget | dev accuracy at each evaluation (training minutes) |",
+        "|---|---|---|---|",
+    ]
+    for path in runs:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        curve = ", ".join(
+            f"{_pct(p['dev_accuracy'])} ({p['train_minutes']:.0f})" for p in d["points"]
+        )
+        lines.append(
+            f"| {d['recipe']} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} |"
+        )
+    lines += ["", "Plots: `results/time_to_accuracy/*.png`.", ""]
+    return lines
+
+
+def confidence_section() -> list[str]:
+    lines = []
+    for path in sorted(RESULTS.glob("confidence_*/report.json")):
+        d = json.loads(path.read_text(encoding="utf-8"))
+        dev = d["dev"]
+        cov = {round(c["coverage"], 2): c for c in dev["coverage"]}
+        cells = " | ".join(_pct(cov[k]["accuracy"]) if k in cov else "n/a" for k in (1.0, 0.5, 0.2))
+        auroc = dev.get("auroc_correct_vs_wrong")
+        lines += [
+            f"**Knowing what it knows** (`{path.parent.relative_to(ROOT)}`): accuracy of the most confident answers",
+            "",
+            "| coverage 100 % | 50 % | 20 % | ECE | AUROC (correct vs wrong) |",
+            "|---|---|---|---|---|",
+            f"| {cells} | {dev['ece']:.3f} | {'n/a' if auroc is None else f'{auroc:.3f}'} |",
+            "",
+        ]
+    return lines
+
+
+def block() -> str:
+    parts = demo_section() + course_section() + time_to_accuracy_section() + throughput_section()
+    parts += confidence_section()
+    return "\n".join([BEGIN, "", *parts, END])
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true")
+    a = p.parse_args()
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    head, rest = readme.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    updated = head + block() + tail
+    if a.check:
+        if updated != readme:
+            print(
+                "README.md results are out of date: run python scripts/readme_results.py",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
+    (ROOT / "README.md").write_text(updated, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
