@@ -58,7 +58,7 @@ def run_demo(
         n_people=n_people,
         n_train=int(0.4 * n_people),
         n_dev=int(0.2 * n_people),
-        n_unseen=0,
+        n_unseen=n_people // 10,  # never in the corpus: for `knowgpt report --unseen_file`
         seed=seed,
         variants=variants,
     )
