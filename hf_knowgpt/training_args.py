@@ -134,103 +134,47 @@ class TrainArguments:
     debug: bool = field(default=False, metadata={"help": "show tracebacks"})
 
 
-_COURSE = dict(lr_schedule="cs224n", packing=False)
+def _finetune(schedule: str, packing: bool, **extra) -> dict[str, dict]:
+    """The course's finetuning: 10 epochs after pretraining, 75 from scratch, batch 256 at 6e-4."""
+    common = dict(
+        batch_size=256, learning_rate=6e-4, lr_schedule=schedule, packing=packing, **extra
+    )
+    return {
+        "finetune": dict(num_epochs=10, **common),
+        "finetune_scratch": dict(num_epochs=75, **common),
+    }
+
+
+_COURSE_PRETRAIN = dict(num_epochs=650, batch_size=128, learning_rate=6e-3, lr_schedule="cs224n")
+# Short budgets: the course's span corruption (each fact re-ordered around the mask), the train QA pairs
+# interleaved (never dev/test), no dropout (it slows memorisation), small batches, cosine over the budget.
+_MIXED_PRETRAIN = dict(
+    num_epochs=650, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True,
+    mix_qa=True, qa_repeats=2, dropout=0.0, warmup_steps=100,
+)  # fmt: skip
+
 # recipe -> job -> preset. "finetune_scratch" applies when finetuning without a pretrained model.
 RECIPES: dict[str, dict[str, dict]] = {
-    "cs224n": {
-        "pretrain": dict(num_epochs=650, batch_size=128, learning_rate=6e-3, **_COURSE),
-        "finetune": dict(num_epochs=10, batch_size=256, learning_rate=6e-4, **_COURSE),
-        "finetune_scratch": dict(num_epochs=75, batch_size=256, learning_rate=6e-4, **_COURSE),
-    },
+    "cs224n": {"pretrain": dict(**_COURSE_PRETRAIN, packing=False), **_finetune("cs224n", packing=False)},
     # The course's mathematics, pad-free: packed rows give the same loss on the same examples.
-    "cs224n_fast": {
-        "pretrain": dict(
-            num_epochs=650, batch_size=128, learning_rate=6e-3, lr_schedule="cs224n", packing=True
-        ),
-        "finetune": dict(
-            num_epochs=10, batch_size=256, learning_rate=6e-4, lr_schedule="cs224n", packing=True
-        ),
-        "finetune_scratch": dict(
-            num_epochs=75, batch_size=256, learning_rate=6e-4, lr_schedule="cs224n", packing=True
-        ),
-    },
-    # Short budgets: the course's span corruption (each fact re-ordered around the mask), the train QA pairs
-    # interleaved (never dev/test), no dropout (it slows memorisation), small batches, cosine over the budget.
-    "mixed": {
-        "pretrain": dict(
-            num_epochs=650,
-            batch_size=32,
-            learning_rate=3e-3,
-            lr_schedule="cosine",
-            packing=True,
-            mix_qa=True,
-            qa_repeats=2,
-            dropout=0.0,
-            warmup_steps=100,
-        ),
-        "finetune": dict(
-            num_epochs=10, batch_size=256, learning_rate=6e-4, lr_schedule="cosine", packing=True
-        ),
-        "finetune_scratch": dict(
-            num_epochs=75, batch_size=256, learning_rate=6e-4, lr_schedule="cosine", packing=True
-        ),
-    },
+    "cs224n_fast": {"pretrain": dict(**_COURSE_PRETRAIN, packing=True), **_finetune("cs224n", packing=True)},
+    "mixed": {"pretrain": _MIXED_PRETRAIN, **_finetune("cosine", packing=True)},
     # mixed + knowledge augmentation: two sentence-shuffled copies of every biography.
-    "augmented": {
-        "pretrain": dict(
-            num_epochs=650,
-            batch_size=32,
-            learning_rate=3e-3,
-            lr_schedule="cosine",
-            packing=True,
-            mix_qa=True,
-            qa_repeats=2,
-            augment=2,
-            dropout=0.0,
-            warmup_steps=100,
-        ),
-        "finetune": dict(
-            num_epochs=10, batch_size=256, learning_rate=6e-4, lr_schedule="cosine", packing=True
-        ),
-        "finetune_scratch": dict(
-            num_epochs=75, batch_size=256, learning_rate=6e-4, lr_schedule="cosine", packing=True
-        ),
-    },
+    "augmented": {"pretrain": {**_MIXED_PRETRAIN, "augment": 2}, **_finetune("cosine", packing=True)},
     # The demo: a few CPU minutes on synthetic biographies. LM on each biography's start (where the name is),
-    # one sentence-shuffled copy, the train QA pairs mixed in, no dropout (dropout slows memorisation).
+    # one sentence-shuffled copy, the train QA pairs mixed in, no dropout; a smaller model (see demo.py).
     "demo": {
         "pretrain": dict(
-            num_epochs=1000,
-            batch_size=32,
-            learning_rate=3e-3,
-            lr_schedule="cosine",
-            packing=True,
-            objective="lm",
-            window="prefix",
-            mix_qa=True,
-            qa_repeats=2,
-            augment=1,
-            dropout=0.0,
+            num_epochs=1000, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True,
+            objective="lm", window="prefix", mix_qa=True, qa_repeats=2, augment=1, dropout=0.0,
             warmup_steps=50,
         ),
-        "finetune": dict(
-            num_epochs=10,
-            batch_size=64,
-            learning_rate=6e-4,
-            lr_schedule="cosine",
-            packing=True,
-            dropout=0.0,
-        ),
-        "finetune_scratch": dict(
-            num_epochs=10,
-            batch_size=64,
-            learning_rate=1e-3,
-            lr_schedule="cosine",
-            packing=True,
-            dropout=0.0,
-        ),
+        "finetune": dict(num_epochs=10, batch_size=64, learning_rate=6e-4, lr_schedule="cosine", packing=True,
+                         dropout=0.0),
+        "finetune_scratch": dict(num_epochs=10, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
+                                 packing=True, dropout=0.0),
     },
-}
+}  # fmt: skip
 
 
 def parse_args(job: str, argv: list[str] | None = None):

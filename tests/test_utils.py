@@ -1,0 +1,18 @@
+"""Shared helpers: atomic writes keep the usual permissions."""
+
+import os
+import stat
+
+from hf_knowgpt.utils import atomic_directory, atomic_write_text
+
+
+def test_atomic_writes_get_the_usual_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "a.txt", "x")
+        with atomic_directory(tmp_path / "folder") as tmp:
+            (tmp / "f").write_text("y")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
