@@ -112,7 +112,14 @@ def export(
         for name, obj in (("run_info.json", run_info), ("eval_results.json", eval_results)):
             if obj is not None:
                 _copy_json(run_dir / name, tmp / name)
-        card = build_model_card(model_dir, run_info, eval_results, repo_id)
+        report = None
+        if run_dir and (run_dir / "report" / "accuracy_coverage.png").is_file():
+            # `knowgpt report` was run: the card shows its accuracy-coverage curve
+            report = _read_json(run_dir / "report" / "report.json")
+            shutil.copy2(
+                run_dir / "report" / "accuracy_coverage.png", tmp / "accuracy_coverage.png"
+            )
+        card = build_model_card(model_dir, run_info, eval_results, repo_id, confidence=report)
         (tmp / "README.md").write_text(str(card), encoding="utf-8")
     logger.info("exported %s to %s", model_dir, out_dir)
     return out_dir

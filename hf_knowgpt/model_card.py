@@ -227,11 +227,35 @@ def _evaluation_text(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _confidence_text(report: dict | None) -> str:
+    """Accuracy of the most confident answers (from `knowgpt report`), or nothing without a report."""
+    if not report:
+        return ""
+    dev = report["dev"]
+    rows = "\n".join(
+        f"| {100 * c['coverage']:.0f} % | {_pct(c['accuracy'])} | {c['threshold']:.3g} |"
+        for c in dev["coverage"]
+    )
+    return f"""## Knowing what it knows
+
+Each answer's confidence is the probability of the whole answer. Answering only the most confident
+questions (`knowgpt evaluate --min_confidence T`; the rest get `<unknown>`) gives, on {dev["n"]} dev questions:
+
+| answered | accuracy | threshold T |
+|---|---|---|
+{rows}
+
+![accuracy vs coverage](accuracy_coverage.png)
+
+"""
+
+
 def build_model_card(
     model_dir: str | os.PathLike,
     run_info: dict | None,
     eval_results: dict | None,
     repo_id: str | None = None,
+    confidence: dict | None = None,
 ):
     """The model card (a `huggingface_hub.ModelCard`) of a saved model and its run's records.
 
@@ -240,6 +264,7 @@ def build_model_card(
         run_info: the trainer's run_info.json, or None.
         eval_results: eval_results.json ({"dev": {"accuracy", "correct", "total", ...}}), or None.
         repo_id: the Hub repository, for the model name and the usage example.
+        confidence: the run's `knowgpt report` (report.json), for the accuracy-coverage section.
     """
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -299,7 +324,7 @@ Characters outside the vocabulary raise an error rather than being silently repl
 ## Evaluation
 
 {_evaluation_text(rows)}
-## Limitations
+{_confidence_text(confidence)}## Limitations
 
 {_limitations(config, synthetic)}"""
     return ModelCard(redact(f"---\n{data.to_yaml()}\n---\n{body}"))

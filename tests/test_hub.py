@@ -156,6 +156,25 @@ def test_model_card_parses_back_with_the_runs_numbers(run_dir, tmp_path):
     assert "## Limitations" in text and "never saw" in text
 
 
+def test_card_shows_the_runs_confidence_report(run_dir, tmp_path):
+    report = run_dir / "report"
+    report.mkdir()
+    (report / "accuracy_coverage.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    coverage = [
+        {"coverage": c, "accuracy": a, "threshold": t}
+        for c, a, t in ((1.0, 0.2, 0.0), (0.2, 0.61, 0.42))
+    ]
+    (report / "report.json").write_text(json.dumps({"dev": {"n": 500, "coverage": coverage}}))
+    out = export(run_dir, tmp_path / "export")
+    text = (out / "README.md").read_text(encoding="utf-8")
+    assert "## Knowing what it knows" in text and "| 20 % | 61.0 % | 0.42 |" in text
+    assert (out / "accuracy_coverage.png").read_bytes().startswith(b"\x89PNG")
+    assert (
+        "Knowing what it knows"
+        not in (export(make_run(tmp_path / "plain"), tmp_path / "e2") / "README.md").read_text()
+    )
+
+
 def test_card_without_eval_results_says_so(tmp_path):
     run = make_run(tmp_path, "synthesizer", eval_results=False)
     out = export(run, tmp_path / "export")
