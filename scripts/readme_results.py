@@ -123,9 +123,10 @@ def confidence_section() -> list[str]:
         lines += [
             f"**Knowing what it knows** (`{path.parent.relative_to(ROOT)}`): accuracy of the most confident answers",
             "",
-            "| coverage 100 % | 50 % | 20 % | ECE | AUROC (correct vs wrong) |",
-            "|---|---|---|---|---|",
-            f"| {cells} | {dev['ece']:.3f} | {'n/a' if auroc is None else f'{auroc:.3f}'} |",
+            "| coverage 100 % | 50 % | 20 % | ECE | AUROC (correct vs wrong) | correct answers it rests on |",
+            "|---|---|---|---|---|---|",
+            f"| {cells} | {dev['ece']:.3f} | {'n/a' if auroc is None else f'{auroc:.3f}'} "
+            f"| {dev['groups']['dev_correct']['n']} of {dev['n']} |",
             "",
         ]
     return lines
