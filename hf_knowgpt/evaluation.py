@@ -290,8 +290,8 @@ def score(predictions: list[str], references: list[str]) -> dict:
 
 
 def course_line(correct: int, total: int) -> str:
-    """The line the course's scripts print, e.g. "Correct: 25 out of 500: 5.0%"."""
-    return f"Correct: {correct} out of {total}: {100 * correct / total}%"
+    """The line the course's scripts print, e.g. "Correct: 25 out of 500: 5.0%" (rounded to 2 decimals)."""
+    return f"Correct: {correct} out of {total}: {round(100 * correct / total, 2)}%"
 
 
 def london_baseline(tsv_file: str | os.PathLike, answer: str = "London") -> dict:

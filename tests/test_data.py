@@ -141,14 +141,21 @@ def test_random_window_reaches_past_the_prefix(data_dir, wiki, tok):
 
 
 def test_lm_prefix_window_reads_the_document_start(data_dir, wiki, tok):
-    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, objective="lm", window="prefix")
+    dataset = pretraining_dataset(
+        data_dir / "wiki.txt", tok, BLOCK, objective="lm", window="prefix"
+    )
     texts = decode_rows(tok, dataset[:]["input_ids"])
     assert all(doc.startswith(text.rstrip(PAD_CHAR)) for doc, text in zip(wiki, texts, strict=True))
-    assert all(len(text.rstrip(PAD_CHAR)) == min(len(doc), BLOCK) for doc, text in zip(wiki, texts, strict=True))
+    assert all(
+        len(text.rstrip(PAD_CHAR)) == min(len(doc), BLOCK)
+        for doc, text in zip(wiki, texts, strict=True)
+    )
 
 
 def test_lm_objective_is_a_window_of_the_document(data_dir, wiki, tok):
-    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, objective="lm", window="random")
+    dataset = pretraining_dataset(
+        data_dir / "wiki.txt", tok, BLOCK, objective="lm", window="random"
+    )
     batch = dataset[:]
     ends = []
     for doc, text in zip(wiki, decode_rows(tok, batch["input_ids"]), strict=True):

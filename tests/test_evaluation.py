@@ -128,6 +128,7 @@ def test_course_line_format():
     assert course_line(25, 500) == "Correct: 25 out of 500: 5.0%"
     assert course_line(101, 500) == "Correct: 101 out of 500: 20.2%"
     assert course_line(0, 437) == "Correct: 0 out of 437: 0.0%"
+    assert course_line(2, 60) == "Correct: 2 out of 60: 3.33%"  # no float noise
 
 
 def test_london_baseline_on_dev(cs224n_dir):

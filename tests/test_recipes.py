@@ -30,7 +30,9 @@ def tok(cs224n_dir):
 @pytest.mark.parametrize("attention_type", ["vanilla", "synthesizer", "perceiver"])
 def test_fast_path_loss_equals_course_style_loss(cs224n_dir, tok, attention_type):
     torch.manual_seed(0)
-    config = KnowGPTConfig(vocab_size=len(tok), n_layer=3, n_head=4, n_embd=64, attention_type=attention_type)
+    config = KnowGPTConfig(
+        vocab_size=len(tok), n_layer=3, n_head=4, n_embd=64, attention_type=attention_type
+    )
     model = KnowGPTForCausalLM(config).eval()  # dropout off: the two paths must agree exactly
     with torch.no_grad():
         model.transformer.pos_emb.normal_(0, 0.1)
@@ -43,18 +45,26 @@ def test_fast_path_loss_equals_course_style_loss(cs224n_dir, tok, attention_type
     fast_loss = model(**fast, num_items_in_batch=1).loss
     if attention_type != "perceiver":
         assert fast["input_ids"].numel() < 0.6 * padded["input_ids"].numel()  # really pad-free
-    torch.testing.assert_close(fast_loss, course_loss, rtol=1e-5, atol=1e-3)  # summed over ~2,000 targets
+    torch.testing.assert_close(
+        fast_loss, course_loss, rtol=1e-5, atol=1e-3
+    )  # summed over ~2,000 targets
 
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
-    model_args, data_args, train_args = ModelArguments(), DataArguments(data_dir=str(cs224n_dir)), TrainArguments()
+    model_args, data_args, train_args = (
+        ModelArguments(),
+        DataArguments(data_dir=str(cs224n_dir)),
+        TrainArguments(),
+    )
     train_args.recipe = recipe
     apply_recipe("pretrain", model_args, data_args, train_args)
     resolve_data_files(data_args)
     dataset, _ = build_dataset("pretrain", data_args, tok, 128, seed=0)
     texts = dataset.with_format(None)["text"]
-    train_pairs = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(cs224n_dir / "birth_places_train.tsv")}
+    train_pairs = {
+        q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(cs224n_dir / "birth_places_train.tsv")
+    }
     formatted = {t for t in texts if MASK_CHAR in t}
     assert formatted <= train_pairs  # QA lines in pretraining are train pairs only
     assert bool(formatted) == data_args.mix_qa
@@ -62,6 +72,8 @@ def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
     # Fulham), so the held-out unit is the (question, answer) pair, and no corpus line holds a question.
     dev_pairs = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(cs224n_dir / "birth_dev.tsv")}
     assert not (dev_pairs - train_pairs) & set(texts)
-    held_out = [q for f in ("birth_dev.tsv", "birth_test_inputs.tsv") for q, _ in read_qa(cs224n_dir / f)]
+    held_out = [
+        q for f in ("birth_dev.tsv", "birth_test_inputs.tsv") for q, _ in read_qa(cs224n_dir / f)
+    ]
     corpus = "\n".join(t for t in texts if MASK_CHAR not in t)
     assert not [q for q in held_out if q in corpus]
