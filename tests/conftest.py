@@ -9,6 +9,17 @@ import pytest
 CS224N_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cs224n"
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds synchronisation on a shared 2-core box."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def cs224n_dir() -> Path:
     """The course data (wiki.txt, birth-place TSVs), shared next to the checkout."""

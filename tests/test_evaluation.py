@@ -38,13 +38,7 @@ STRANGERS = ["Ivo Andric", "Joan Miro", "Kurt Weill"]
 VARIANTS = ["vanilla", "synthesizer", "perceiver"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def question(name: str) -> str:

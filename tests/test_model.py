@@ -31,13 +31,7 @@ REMOTE_LOAD = Path(__file__).resolve().with_name("remote_load.py")
 DEFAULT_COUNTS = {"vanilla": 3_323_392, "synthesizer": 3_191_808, "perceiver": 3_331_584}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronisation on a shared 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
 
 def tiny_config(attention_type: str = "vanilla", **overrides) -> KnowGPTConfig:
