@@ -128,6 +128,8 @@ def confidence_section() -> list[str]:
             f"| {cells} | {dev['ece']:.3f} | {'n/a' if auroc is None else f'{auroc:.3f}'} "
             f"| {dev['groups']['dev_correct']['n']} of {dev['n']} |",
             "",
+            f"![accuracy vs coverage]({(path.parent / 'accuracy_coverage.png').relative_to(ROOT)})",
+            "",
         ]
     return lines
 
