@@ -136,7 +136,7 @@ def plot_accuracy_coverage(confidences, correct, dev: dict, path: Path) -> None:
     ax.set(xlabel="coverage: answers given (%)", ylabel="accuracy of the answers given (%)")
     ax.set(xlim=(0, 101), ylim=(-2, 102))
     ax.set_title(f"Accuracy vs coverage (AUROC {_fmt(dev['auroc_correct_vs_wrong'], '.3f')})")
-    ax.legend(loc="lower left")
+    ax.legend(loc="upper right")  # the coverage markers sit low on the left
     ax.grid(alpha=0.3)
     _save(fig, path)
 
