@@ -93,8 +93,8 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
             text=True,
             check=True,
         ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(  # results/ is what runs write: a rewritten result is not dirty code
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top,exclude)results"],
             cwd=cwd,
             capture_output=True,
             text=True,
