@@ -7,10 +7,11 @@ import json
 import logging
 import os
 import random
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from .utils import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -530,21 +531,6 @@ def _biography(rng: random.Random, p: _Person, cities: Sequence[str], late: bool
     raise RuntimeError(f"could not write a biography for {p.name!r} with birth place {p.place!r}")
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write text as UTF-8 to path through a temporary file in the same directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(text.encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _question(name: str) -> str:
     """The question about a person's birth place."""
     return f"Where was {name} born?"
@@ -689,7 +675,7 @@ def generate(
     out.mkdir(parents=True, exist_ok=True)
     paths = {role: out / FILES[role] for role in FILES}
     for role, text in texts.items():
-        _write_atomic(paths[role], text)
+        atomic_write_text(paths[role], text)
     return paths
 
 

@@ -74,11 +74,8 @@ def build_model(job: str, model_args: ModelArguments, corpus_file: str):
         tokenizer = KnowGPTTokenizer.from_pretrained(model_dir)
         return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir)
     model_args.attention_type = model_args.attention_type or "vanilla"
-    tokenizer = (
-        KnowGPTTokenizer.from_corpus(Path(corpus_file)) if Path(corpus_file).is_file() else None
-    )
-    if tokenizer is None:
-        read_corpus(corpus_file)  # raises the DataError that names the missing file
+    read_corpus(corpus_file)  # a missing, empty or non-UTF-8 corpus is a DataError naming the file
+    tokenizer = KnowGPTTokenizer.from_corpus(Path(corpus_file))
     config = KnowGPTConfig(
         vocab_size=len(tokenizer),
         block_size=model_args.block_size,
