@@ -28,6 +28,7 @@ from .collators import PackedCollator, PaddedCollator, TrimmedCollator, count_ta
 from .configuration_knowgpt import KnowGPTConfig
 from .data import birthplace_dataset, pretraining_dataset, read_corpus, read_qa, set_epoch
 from .modeling_knowgpt import KnowGPTForCausalLM
+from .probe import storage_accuracy, storage_cases
 from .schedules import LRSchedule
 from .tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
 from .training_args import BUILTIN_DATA_DIR, DataArguments, ModelArguments, TrainArguments
@@ -281,7 +282,7 @@ def train(
     if accelerator.is_main_process:
         accelerator.init_trackers("knowgpt", config=_scalars(run_info))
     eval_questions = (
-        _eval_set(data_args.eval_file, tokenizer, block_size)
+        _eval_set(data_args.eval_file, data_args.corpus_file, tokenizer, block_size)
         if (args.eval_steps or args.eval_minutes)
         else None
     )
@@ -460,22 +461,23 @@ def _log(accelerator, bar, state, schedule, window, epoch: float) -> None:
             f.write(json.dumps(record) + "\n")
 
 
-def _eval_set(eval_file: str | None, tokenizer, block_size: int):
+def _eval_set(eval_file: str | None, corpus_file: str | None, tokenizer, block_size: int):
+    """Questions, answers and the storage probe's cases (none without a corpus)."""
     if not eval_file:
         raise ValueError("mid-run evaluation needs --eval_file (or a data_dir with birth_dev.tsv)")
     pairs = read_qa(eval_file, tokenizer, block_size, require_answers=True)
-    return [q for q, _ in pairs], [a for _, a in pairs]
+    cases = storage_cases(read_corpus(corpus_file), pairs, block_size) if corpus_file else []
+    return [q for q, _ in pairs], [a for _, a in pairs], cases
 
 
 def _evaluate_during_training(accelerator, model, tokenizer, eval_set, state, out: Path) -> None:
-    """Dev accuracy on the main process; its time is not counted in the training budget."""
+    """Dev accuracy and dev storage (`probe.py`) on the main process, outside the training budget."""
     from .evaluation import predict, score
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        questions, answers = eval_set
+        questions, answers, cases = eval_set
         unwrapped = accelerator.unwrap_model(model)
-        unwrapped.eval()
         t0 = time.perf_counter()
         preds = predict(unwrapped, tokenizer, questions)
         result = score([p.answer for p in preds], answers)
@@ -483,12 +485,23 @@ def _evaluate_during_training(accelerator, model, tokenizer, eval_set, state, ou
             "step": state["step"],
             "train_minutes": round(state["train_seconds"] / 60, 3),
             "dev_accuracy": result["accuracy"],
-            "eval_seconds": round(time.perf_counter() - t0, 2),
         }
-        accelerator.log({"eval/dev_accuracy": result["accuracy"]}, step=state["step"])
+        if cases:
+            probe = storage_accuracy(unwrapped, tokenizer, cases)
+            record.update(dev_storage=probe["storage"], storage_probed=probe["probed"])
+        record["eval_seconds"] = round(time.perf_counter() - t0, 2)
+        accelerator.log(
+            {f"eval/{k}": record[k] for k in ("dev_accuracy", "dev_storage") if k in record},
+            step=state["step"],
+        )
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
-        logger.info("step %d: dev accuracy %.2f%%", state["step"], 100 * result["accuracy"])
+        logger.info(
+            "step %d: dev accuracy %.2f%%, storage %s",
+            state["step"],
+            100 * result["accuracy"],
+            f"{100 * record['dev_storage']:.2f}%" if cases else "n/a",
+        )
     accelerator.wait_for_everyone()
 
 

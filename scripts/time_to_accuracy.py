@@ -3,6 +3,8 @@
 Recipes that mix the train QA pairs into pretraining (`mixed`, `augmented`) answer questions directly, so dev
 accuracy is measured every `--eval_minutes` of training (greedy batched decoding, not counted in the budget).
 Other recipes (`cs224n`, `cs224n_fast`) pretrain for the budget, then finetune, and give one point.
+Each point also has dev storage (`hf_knowgpt.probe`): the share of dev people whose biography the model
+completes with the birth place. Storage without accuracy means the facts are in, but not extractable.
 
     python scripts/time_to_accuracy.py --recipe mixed --attention_type vanilla --minutes 30 \\
         --data_dir ../shared/data/cs224n
@@ -60,35 +62,35 @@ def curve(args, run_dir: Path, dev: Path) -> list[dict]:
         args.attention_type,
         "--max_minutes",
         str(args.minutes),
+        "--eval_minutes",
+        str(args.eval_minutes if mixes_qa else args.minutes),
+        "--eval_file",
+        str(dev),
     ]
-    if mixes_qa:
-        pre_flags += ["--eval_minutes", str(args.eval_minutes), "--eval_file", str(dev)]
     pretrained = _run("pretrain", pre_flags)
     records = [json.loads(line) for line in (pretrained / "metrics.jsonl").read_text().splitlines()]
+    points = [
+        {k: r[k] for k in ("train_minutes", "dev_accuracy", "dev_storage", "step") if k in r}
+        for r in records
+        if "dev_accuracy" in r
+    ]
     if mixes_qa:
-        return [
-            {
-                "train_minutes": r["train_minutes"],
-                "dev_accuracy": r["dev_accuracy"],
-                "step": r["step"],
-            }
-            for r in records
-            if "dev_accuracy" in r
-        ]
+        return points
     finetuned = _run(
         "finetune",
         [*common, "--output_dir", str(run_dir / "finetune"), "--pretrained_model", str(pretrained)],
     )
     info = json.loads((finetuned / "run_info.json").read_text())
     result = evaluate_file(finetuned / "model", dev)
-    return [
-        {
-            "train_minutes": json.loads((pretrained / "run_info.json").read_text())["train_minutes"]
-            + info["train_minutes"],
-            "dev_accuracy": result["accuracy"],
-            "step": info["steps"],
-        }
-    ]
+    point = {
+        "train_minutes": json.loads((pretrained / "run_info.json").read_text())["train_minutes"]
+        + info["train_minutes"],
+        "dev_accuracy": result["accuracy"],
+        "step": info["steps"],
+    }
+    if points and "dev_storage" in points[-1]:
+        point["dev_storage"] = points[-1]["dev_storage"]  # of the pretrained model
+    return [point]
 
 
 def plot(points, baseline: float, scratch: float | None, title: str, path: Path) -> None:
@@ -97,8 +99,17 @@ def plot(points, baseline: float, scratch: float | None, title: str, path: Path)
         [p["train_minutes"] for p in points],
         [100 * p["dev_accuracy"] for p in points],
         "o-",
-        label=title,
+        label=f"{title}: dev accuracy",
     )
+    stored = [p for p in points if "dev_storage" in p]
+    if stored:
+        ax.plot(
+            [p["train_minutes"] for p in stored],
+            [100 * p["dev_storage"] for p in stored],
+            "s--",
+            color="tab:green",
+            label="dev storage (completes the biography with the place)",
+        )
     ax.axhline(
         100 * baseline, color="gray", ls="--", label=f"London baseline ({100 * baseline:.1f} %)"
     )
@@ -107,7 +118,7 @@ def plot(points, baseline: float, scratch: float | None, title: str, path: Path)
             100 * scratch, color="red", ls=":", label=f"no pretraining ({100 * scratch:.1f} %)"
         )
     ax.set_xlabel("training minutes (evaluation not counted)")
-    ax.set_ylabel("dev accuracy (%)")
+    ax.set_ylabel("dev people (%)")
     ax.set_title("Time to knowledge")
     ax.grid(alpha=0.3)
     ax.legend()
@@ -161,7 +172,8 @@ def main() -> None:
     }
     atomic_write_json(out / f"{name}.json", result)
     for pt in points:
-        print(f"{pt['train_minutes']:7.2f} min  dev {100 * pt['dev_accuracy']:5.1f} %")
+        storage = f"  storage {100 * pt['dev_storage']:5.1f} %" if "dev_storage" in pt else ""
+        print(f"{pt['train_minutes']:7.2f} min  dev {100 * pt['dev_accuracy']:5.1f} %{storage}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+"""Storage probe: does the model complete a person's biography with their birth place?
+
+Answering "Where was X born?" (extraction) needs the fact stored first. The probe separates the two:
+for each question with an answer it takes the person's biography (the first corpus line that begins
+with the name), cuts it just before the first mention of the answer, and asks whether greedy
+decoding would write the answer next. When a model memorises the training questions but has
+not stored the biographies, dev accuracy and dev storage are both low; when it stores without
+extracting, storage is high and accuracy low.
+
+One teacher-forced forward pass per batch replaces generation: greedy decoding writes the answer
+exactly when every answer character is the argmax after the characters before it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from .collators import PAD_ID
+
+QUESTION = re.compile(r"Where was (.+) born\?")
+
+
+@dataclass(frozen=True)
+class StorageCase:
+    """A biography cut before the birth place (`prefix`), and the place (`answer`)."""
+
+    name: str
+    prefix: str
+    answer: str
+
+
+def storage_cases(
+    documents: list[str], pairs: list[tuple[str, str]], block_size: int
+) -> list[StorageCase]:
+    """The probe's cases: questions whose person has a biography that mentions the answer early.
+
+    A person is skipped when no document begins with the name (followed by a non-letter), when
+    the document never mentions the answer, or when prefix + answer do not fit in `block_size`.
+    """
+    by_start: dict[str, list[str]] = {}
+    for doc in documents:
+        by_start.setdefault(doc[:8], []).append(doc)
+    cases = []
+    for question, answer in pairs:
+        match = QUESTION.fullmatch(question)
+        if match is None or not answer:
+            continue
+        name = match.group(1)
+        biography = next(
+            (
+                doc
+                for doc in by_start.get(name[:8], [])
+                if doc.startswith(name) and not doc[len(name) : len(name) + 1].isalnum()
+            ),
+            None,
+        )
+        at = -1 if biography is None else biography.find(answer)
+        if at > 0 and at + len(answer) <= block_size:
+            cases.append(StorageCase(name, biography[:at], answer))
+    return cases
+
+
+@torch.no_grad()
+def stored(model, tokenizer, cases: list[StorageCase], batch_size: int = 256) -> list[bool]:
+    """For each case, whether greedy decoding after `prefix` writes exactly `answer`."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    results = []
+    try:
+        for start in range(0, len(cases), batch_size):
+            batch = cases[start : start + batch_size]
+            rows = [tokenizer.encode_chars(c.prefix + c.answer) for c in batch]
+            width = max(len(r) for r in rows)
+            # Right padding: under causal attention the PAD tail cannot change earlier positions.
+            ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
+            for i, r in enumerate(rows):
+                ids[i, : len(r)] = torch.tensor(r)
+            guess = model(input_ids=ids.to(device)).logits.argmax(-1).cpu()
+            for i, (case, r) in enumerate(zip(batch, rows, strict=True)):
+                cut = len(case.prefix)
+                # The logits at position t predict token t + 1.
+                results.append(bool((guess[i, cut - 1 : len(r) - 1] == ids[i, cut : len(r)]).all()))
+    finally:
+        model.train(was_training)
+    return results
+
+
+def storage_accuracy(model, tokenizer, cases: list[StorageCase], batch_size: int = 256) -> dict:
+    """`{"storage": fraction stored, "stored": count, "probed": number of cases}`."""
+    hits = stored(model, tokenizer, cases, batch_size)
+    return {"storage": sum(hits) / max(len(hits), 1), "stored": sum(hits), "probed": len(hits)}

@@ -1,0 +1,121 @@
+"""The storage probe: which biographies it reads, and that it agrees with greedy generation."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
+from hf_knowgpt.probe import StorageCase, storage_accuracy, storage_cases, stored
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
+
+LEARNED = [
+    ("Ada Lovelace", "London"),
+    ("Bo Diddley", "McComb"),
+    ("Carl Nielsen", "Odense"),
+    ("Dora Maar", "Tours"),
+]
+UNSEEN = [("Emil Zola", "Aix"), ("Fela Kuti", "Abeokuta"), ("Gus Grissom", "Mitchell")]
+
+
+def bio(name: str, place: str) -> str:
+    return f"{name} was a painter born in {place} ."
+
+
+def question(name: str) -> str:
+    return f"Where was {name} born?"
+
+
+@functools.cache
+def _memorised():
+    """A 2-layer model that has memorised the LEARNED biographies and never read the UNSEEN ones."""
+    docs = [bio(n, p) for n, p in LEARNED + UNSEEN]
+    tokenizer = KnowGPTTokenizer.from_corpus("".join(docs))
+    config = KnowGPTConfig(
+        vocab_size=tokenizer.vocab_size,
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        block_size=48,
+        embd_pdrop=0.0,
+        resid_pdrop=0.0,
+        attn_pdrop=0.0,
+    )
+    torch.manual_seed(0)
+    model = KnowGPTForCausalLM(config)
+    ids = torch.zeros(len(LEARNED), config.block_size, dtype=torch.long)
+    for i, (name, place) in enumerate(LEARNED):
+        row = tokenizer.encode_chars(bio(name, place))
+        ids[i, : len(row)] = torch.tensor(row)
+    labels = ids.masked_fill(ids == 0, -100)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = model(input_ids=ids, labels=labels).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model.eval(), tokenizer, docs
+
+
+def test_cases_cut_each_biography_before_the_birth_place():
+    docs = [
+        "Ada Lovelacey was born in Paris .",  # a longer name that starts with another
+        "Ada Lovelace was born in London .",
+        "Bo Diddley grew up in Chicago .",
+        "Carl Nielsen (born in a village near Odense, Denmark) was a composer .",
+    ]
+    pairs = [
+        (question("Ada Lovelace"), "London"),
+        (question("Ada Lovelacey"), "Paris"),
+        (question("Bo Diddley"), "McComb"),  # the biography never names the place
+        (question("Nobody Known"), "Rome"),  # no biography
+        (question("Carl Nielsen"), "Odense"),
+        ("Who was Ada Lovelace?", "London"),  # not a birth-place question
+    ]
+    cases = storage_cases(docs, pairs, block_size=128)
+    assert cases == [
+        StorageCase("Ada Lovelace", "Ada Lovelace was born in ", "London"),
+        StorageCase("Ada Lovelacey", "Ada Lovelacey was born in ", "Paris"),
+        StorageCase("Carl Nielsen", "Carl Nielsen (born in a village near ", "Odense"),
+    ]
+    # The model must read the prefix and write the answer within its block.
+    assert [c.name for c in storage_cases(docs, pairs, block_size=36)] == [
+        "Ada Lovelace",
+        "Ada Lovelacey",
+    ]
+
+
+def test_probe_agrees_with_greedy_generation_case_by_case():
+    model, tokenizer, docs = _memorised()
+    pairs = [(question(n), p) for n, p in LEARNED + UNSEEN]
+    cases = storage_cases(docs, pairs, model.config.block_size)
+    assert len(cases) == len(pairs)
+    hits = stored(model, tokenizer, cases, batch_size=3)  # batches of unequal widths
+    generated = []
+    for case in cases:
+        ids = torch.tensor([tokenizer.encode_chars(case.prefix)])
+        out = model.generate(ids, max_new_tokens=len(case.answer), do_sample=False)
+        generated.append(tokenizer.decode_chars(out[0, ids.shape[1] :].tolist()) == case.answer)
+    assert hits == generated
+    # Memorised people are stored, unseen ones cannot be (their places never occur in training).
+    assert hits[: len(LEARNED)] == [True] * len(LEARNED)
+    assert not any(hits[len(LEARNED) :])
+    assert storage_accuracy(model, tokenizer, cases) == {
+        "storage": len(LEARNED) / len(cases),
+        "stored": len(LEARNED),
+        "probed": len(cases),
+    }
+
+
+def test_probe_restores_training_mode():
+    model, tokenizer, docs = _memorised()
+    cases = storage_cases(docs, [(question("Ada Lovelace"), "London")], model.config.block_size)
+    model.train()
+    try:
+        stored(model, tokenizer, cases)
+        assert model.training
+    finally:
+        model.eval()
