@@ -1,4 +1,4 @@
-"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | report | export | push | data.
+"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | probe | report | export | push | data.
 
 Bad input (a malformed file, a missing file, a checkpoint of another variant, an unknown flag) ends
 with one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
@@ -17,6 +17,7 @@ USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for ea
   evaluate   --model_dir D --eval_file F [--output_file P]: greedy answers and the course's score line
   baseline   --eval_file F [--answer London]: always answer the same place
   demo       the main job: pretrain, finetune and evaluate on the built-in synthetic corpus
+  probe      --model_dir D --corpus_file wiki.txt --qa_file F: share of biographies it completes with the place
   report     RUN_DIR: plots (accuracy vs coverage, reliability, training curves) and a summary
   export     RUN_OR_MODEL_DIR FOLDER: the folder `push` would upload
   push       RUN_OR_MODEL_DIR REPO_ID: publish to the Hugging Face Hub
@@ -102,6 +103,12 @@ def _demo(argv: list[str]) -> int:
     return demo_main(argv)
 
 
+def _probe(argv: list[str]) -> int:
+    from .probe import main as probe_main
+
+    return probe_main(argv)
+
+
 def _report(argv: list[str]) -> int:
     from .report import main as report_main
 
@@ -156,6 +163,7 @@ COMMANDS = {
     "evaluate": _evaluate,
     "baseline": _baseline,
     "demo": _demo,
+    "probe": _probe,
     "report": _report,
     "export": _export,
     "push": _push,

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 from .evaluation import course_line, evaluate_file, london_baseline
+from .probe import probe_file
 from .synthetic import generate
 from .trainer import train
 from .training_args import parse_args
-from .utils import atomic_write_json, atomic_write_text, provenance
+from .utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ def run_demo(
     *,
     pretrain_minutes: float = 5.0,
     finetune_epochs: int = 10,
-    n_people: int = 500,
+    n_people: int = 200,
     variants: int = 4,
+    train_share: float = 0.7,
+    full_names: bool = True,
     attention_type: str = "vanilla",
     model_flags: tuple[str, ...] = ("--n_embd", "128", "--n_head", "4"),
     seed: int = 0,
@@ -43,24 +46,28 @@ def run_demo(
         output_dir: where the corpus, the three runs and `demo_results.{md,json}` go.
         pretrain_minutes: training-time budget of the pretraining.
         finetune_epochs: epochs of both finetunings.
-        n_people: size of the synthetic corpus (40 % train questions, 20 % dev, the rest test questions).
+        n_people: size of the synthetic corpus (train_share train questions, 20 % dev, the rest
+            test questions). 200 people are about what the small model stores in 5 CPU minutes.
         variants: biographies per person (the same facts in other words and orders); Allen-Zhu & Li show
             that without such diversity a model memorises facts it cannot extract for new people.
+        train_share: share of the people whose question is in the train file.
+        full_names: name the person in full in every sentence (see `synthetic.generate`).
         attention_type: vanilla, synthesizer or perceiver.
         model_flags: extra model flags, e.g. ("--n_layer", "4").
         seed: seed of the corpus and of training.
     """
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     out = Path(output_dir)
     data_dir = out / "data"
     generate(
         data_dir,
         n_people=n_people,
-        n_train=int(0.4 * n_people),
+        n_train=int(train_share * n_people),
         n_dev=int(0.2 * n_people),
         n_unseen=n_people // 10,  # never in the corpus: for `knowgpt report --unseen_file`
         seed=seed,
         variants=variants,
+        full_names=full_names,
     )
     common = [
         "--data_dir",
@@ -115,33 +122,47 @@ def run_demo(
         ],
     )
     dev = data_dir / "birth_dev.tsv"
-    rows = {
-        "London baseline": london_baseline(dev),
-        "finetuned without pretraining": evaluate_file(
-            scratch / "model", dev, scratch / "dev_predictions.txt"
-        ),
-        "pretrained + finetuned": evaluate_file(
-            finetuned / "model", dev, finetuned / "dev_predictions.txt"
-        ),
+    models = {  # the demo recipe mixes the train questions into pretraining: it answers directly
+        "finetuned without pretraining": scratch,
+        "pretrained, not finetuned": pretrained,
+        "pretrained + finetuned": finetuned,
     }
+    rows = {"London baseline": london_baseline(dev)}
+    for name, run in models.items():
+        rows[name] = evaluate_file(run / "model", dev, run / "dev_predictions.txt")
+        rows[name]["storage"] = probe_file(run / "model", data_dir / "wiki.txt", dev)
     pre_info = json.loads((pretrained / "run_info.json").read_text())
     results = {
         "rows": {
-            k: {"accuracy": v["accuracy"], "correct": v["correct"], "total": v["total"]}
+            k: {
+                "accuracy": v["accuracy"],
+                "correct": v["correct"],
+                "total": v["total"],
+                **({"storage": v["storage"]} if "storage" in v else {}),
+            }
             for k, v in rows.items()
         },
         "attention_type": attention_type,
         "n_people": n_people,
         "variants": variants,
+        "train_share": train_share,
+        "full_names": full_names,
         "pretrain_minutes": pre_info["train_minutes"],
         "pretrain_epochs": pre_info["epochs"],
         "finetune_epochs": finetune_epochs,
-        "provenance": provenance(time.perf_counter() - start),
+        "provenance": provenance(time.perf_counter() - start, commit=commit),
     }
     table = "\n".join(
-        ["| model | dev accuracy | correct |", "|---|---|---|"]
+        ["| model | dev accuracy | correct | dev storage |", "|---|---|---|---|"]
         + [
-            f"| {k} | {100 * v['accuracy']:.1f} % | {v['correct']}/{v['total']} |"
+            f"| {k} | {100 * v['accuracy']:.1f} % | {v['correct']}/{v['total']} | "
+            + (
+                f"{100 * v['storage']['storage']:.1f} % ({v['storage']['stored']}/"
+                f"{v['storage']['probed']})"
+                if "storage" in v
+                else "-"
+            )
+            + " |"
             for k, v in rows.items()
         ]
     )
@@ -152,6 +173,9 @@ def run_demo(
         f"# knowgpt demo ({attention_type})\n\n{table}\n\nPretraining: {pre_info['train_minutes']} min "
         f"({pre_info['epochs']} epochs) on {n_people} synthetic people x {variants} biographies; "
         f"finetuning {finetune_epochs} epochs.\n\n"
+        "Dev storage (`knowgpt probe`): dev people whose biography the model completes with the birth "
+        "place. Storage without accuracy: the facts are in the weights, but the questions cannot reach "
+        "them.\n\n"
         f"Command: `{p['command']}`; commit {p['git_commit']}; {p['date']}; {p['machine']}; "
         f"wall time {p['wall_seconds']} s.\n",
     )
@@ -167,8 +191,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output_dir", default="runs/demo")
     p.add_argument("--pretrain_minutes", type=float, default=5.0)
     p.add_argument("--finetune_epochs", type=int, default=10)
-    p.add_argument("--n_people", type=int, default=500)
+    p.add_argument("--n_people", type=int, default=200)
     p.add_argument("--variants", type=int, default=4, help="biographies per person")
+    p.add_argument("--train_share", type=float, default=0.7, help="people with a train question")
+    p.add_argument(
+        "--full_names",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="name each person in full in every sentence",
+    )
     p.add_argument("--attention_type", default="vanilla")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
@@ -178,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         finetune_epochs=a.finetune_epochs,
         n_people=a.n_people,
         variants=a.variants,
+        train_share=a.train_share,
+        full_names=a.full_names,
         attention_type=a.attention_type,
         seed=a.seed,
     )

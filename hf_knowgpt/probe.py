@@ -14,6 +14,7 @@ exactly when every answer character is the argmax after the characters before it
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import torch
@@ -93,3 +94,44 @@ def storage_accuracy(model, tokenizer, cases: list[StorageCase], batch_size: int
     """`{"storage": fraction stored, "stored": count, "probed": number of cases}`."""
     hits = stored(model, tokenizer, cases, batch_size)
     return {"storage": sum(hits) / max(len(hits), 1), "stored": sum(hits), "probed": len(hits)}
+
+
+def probe_file(model_dir, corpus_file, qa_file) -> dict:
+    """Storage of the people of `qa_file` (question, tab, answer) in the model at `model_dir`."""
+    from .data import read_corpus, read_qa
+    from .evaluation import load_model
+
+    model, tokenizer = load_model(model_dir)
+    pairs = read_qa(qa_file, tokenizer, require_answers=True)
+    cases = storage_cases(read_corpus(corpus_file), pairs, model.config.block_size)
+    if not cases:
+        raise ValueError(f"{qa_file}: no person's answer is found early in their biography")
+    return {**storage_accuracy(model, tokenizer, cases), "questions": len(pairs)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`knowgpt probe --model_dir D --corpus_file wiki.txt --qa_file birth_dev.tsv [--output_file J]`."""
+    import argparse
+
+    from .utils import atomic_write_json, provenance
+
+    p = argparse.ArgumentParser(prog="knowgpt probe", description=__doc__.splitlines()[0])
+    p.add_argument("--model_dir", required=True, help="model folder or run directory")
+    p.add_argument("--corpus_file", required=True, help="the pretraining corpus (wiki.txt)")
+    p.add_argument("--qa_file", required=True, help="QA TSV with answers, e.g. birth_dev.tsv")
+    p.add_argument("--output_file", help="also write the result as JSON, with its provenance")
+    a = p.parse_args(argv)
+    start = time.perf_counter()
+    result = probe_file(a.model_dir, a.corpus_file, a.qa_file)
+    print(
+        f"Stored: {result['stored']} out of {result['probed']} probed "
+        f"({result['questions']} questions): {100 * result['storage']:.1f}%"
+    )
+    if a.output_file:
+        result.update(
+            model_dir=str(a.model_dir),
+            qa_file=str(a.qa_file),
+            provenance=provenance(time.perf_counter() - start),
+        )
+        atomic_write_json(a.output_file, result)
+    return 0

@@ -545,6 +545,7 @@ def generate(
     n_unseen: int = 200,
     seed: int = 0,
     variants: int = 1,
+    full_names: bool = False,
 ) -> dict[str, Path]:
     """Write a synthetic biography corpus with birth-place questions; return the paths by role.
 
@@ -560,6 +561,8 @@ def generate(
         variants: biographies per person in wiki.txt. Extra ones (knowledge augmentation, Allen-Zhu &
             Li, "Physics of Language Models 3.1") state the same facts in other templates and orders
             and are appended, shuffled, after the first n_people lines; people.jsonl points at the first.
+        full_names: name the person in full in every sentence, not by surname (the "fullname"
+            augmentation of Allen-Zhu & Li: people who share a surname no longer share its facts).
 
     Returns:
         Paths keyed by "wiki", "train", "dev", "test", "unseen" and "people" (people.jsonl:
@@ -594,6 +597,9 @@ def generate(
     place_ids = [i for i, count in enumerate(_quota(rng, weights, n_people)) for _ in range(count)]
     rng.shuffle(place_ids)
     people = [_draw_person(rng, *_draw_name(rng, used), places[i]) for i in place_ids]
+    if full_names:
+        for p in people:
+            p.sur = p.name  # every "{sur}" of the templates
     late = set(rng.sample(range(n_people), round(LATE_SHARE * n_people)))
     lines = []
     for i, p in enumerate(people):

@@ -32,7 +32,13 @@ from .probe import storage_accuracy, storage_cases
 from .schedules import LRSchedule
 from .tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
 from .training_args import BUILTIN_DATA_DIR, DataArguments, ModelArguments, TrainArguments
-from .utils import atomic_directory, atomic_write_json, provenance, resolve_model_dir
+from .utils import (
+    atomic_directory,
+    atomic_write_json,
+    git_commit,
+    provenance,
+    resolve_model_dir,
+)
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
@@ -295,6 +301,7 @@ def train(
         dynamic_ncols=True,
     )
     wall_start, next_eval_minutes = time.perf_counter(), args.eval_minutes or math.inf
+    commit = git_commit()  # the code that runs, even if the tree changes during training
     stop, window = False, {"loss": 0.0, "n": 0, "useful": 0, "seconds": 0.0}
     pending_examples = pending_useful = 0  # summed over the micro-batches of one optimizer step
     last_eval_step = -1
@@ -399,7 +406,7 @@ def train(
             tokens=schedule.tokens,
             useful_tokens=state["useful_tokens"] * accelerator.num_processes,
             train_minutes=round(state["train_seconds"] / 60, 2),
-            provenance=provenance(time.perf_counter() - wall_start),
+            provenance=provenance(time.perf_counter() - wall_start, commit=commit),
         )
         atomic_write_json(out / "run_info.json", run_info)
     accelerator.wait_for_everyone()

@@ -119,13 +119,19 @@ def machine_description() -> str:
     return f"{cpu}, {cores} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def provenance(wall_seconds: float | None = None, command: list[str] | None = None) -> dict:
-    """What every result file records: the command, git commit, date, machine and wall time."""
+def provenance(
+    wall_seconds: float | None = None, command: list[str] | None = None, commit: str | None = None
+) -> dict:
+    """What every result file records: the command, git commit, date, machine and wall time.
+
+    Long runs pass `commit=git_commit()` taken when they start: the code that ran, even if the
+    working tree changes while they train.
+    """
     return {
         "command": shlex.join(
             command if command is not None else [Path(sys.argv[0]).name, *sys.argv[1:]]
         ),
-        "git_commit": git_commit(),
+        "git_commit": commit or git_commit(),
         "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_description(),
         "wall_seconds": None if wall_seconds is None else round(wall_seconds, 1),

@@ -22,7 +22,7 @@ import torch
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from hf_knowgpt.data import pretraining_dataset
-from hf_knowgpt.utils import atomic_write_json, atomic_write_text, provenance
+from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_DATA = ROOT.parent / "shared" / "data" / "cs224n"
@@ -101,7 +101,7 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     corpus = Path(a.data_dir) / "wiki.txt"
     tokenizer = KnowGPTTokenizer.from_corpus(corpus)
     batches = example_batches(corpus, tokenizer, a.steps + 1, a.batch_size, 128, a.seed)
@@ -115,7 +115,7 @@ def main() -> None:
             f"{r['speedup_no_attn_dropout']:.2f}x]",
             flush=True,
         )
-    prov = provenance(time.perf_counter() - start)
+    prov = provenance(time.perf_counter() - start, commit=commit)
     out = {
         "results": results,
         "steps": a.steps,

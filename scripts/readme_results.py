@@ -33,16 +33,21 @@ def demo_section() -> list[str]:
     d = _load("demo.json")
     if d is None:
         return []
+
+    def storage(r: dict) -> str:
+        s = r.get("storage")
+        return f"{_pct(s['storage'])} ({s['stored']}/{s['probed']})" if s else "-"
+
     rows = [
-        f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) |"
+        f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {storage(r)} |"
         for name, r in d["rows"].items()
     ]
     return [
         f"**The demo** (`knowgpt demo`, synthetic corpus: {d['n_people']} people × {d.get('variants', 1)} "
         f"biographies, {d['pretrain_minutes']} min pretraining, wall time {d['provenance']['wall_seconds']:.0f} s)",
         "",
-        "| model | synthetic dev accuracy |",
-        "|---|---|",
+        "| model | synthetic dev accuracy | dev storage (completes the biography with the place) |",
+        "|---|---|---|",
         *rows,
         "",
         f"Source: {_source(d['provenance'], 'results/demo.json')}.",
@@ -97,18 +102,26 @@ def time_to_accuracy_section() -> list[str]:
         return []
     lines = ["**Time to knowledge** (`scripts/time_to_accuracy.py`, real dev set, 2 CPU cores)", ""]
     lines += [
-        "| recipe | variant | budget | dev accuracy at each evaluation (training minutes) |",
-        "|---|---|---|---|",
+        "| recipe | variant | budget | dev accuracy at each evaluation (training minutes) "
+        "| dev storage at the same points |",
+        "|---|---|---|---|---|",
     ]
     for path in runs:
         d = json.loads(path.read_text(encoding="utf-8"))
         curve = ", ".join(
             f"{_pct(p['dev_accuracy'])} ({p['train_minutes']:.0f})" for p in d["points"]
         )
+        storage = ", ".join(_pct(p["dev_storage"]) for p in d["points"] if "dev_storage" in p)
         lines.append(
-            f"| {d['recipe']} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} |"
+            f"| {d['recipe']} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} "
+            f"| {storage or 'not probed'} |"
         )
-    lines += ["", "Plots: `results/time_to_accuracy/*.png`.", ""]
+    lines += [
+        "",
+        "Dev storage (`hf_knowgpt/probe.py`): the share of dev people whose biography, cut before the "
+        "birth place, the model completes with it. Plots: `results/time_to_accuracy/*.png`.",
+        "",
+    ]
     return lines
 
 

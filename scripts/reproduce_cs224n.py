@@ -19,7 +19,7 @@ from pathlib import Path
 from hf_knowgpt.evaluation import evaluate_file, london_baseline
 from hf_knowgpt.trainer import train
 from hf_knowgpt.training_args import RECIPES, parse_args
-from hf_knowgpt.utils import atomic_write_json, atomic_write_text, provenance
+from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = {  # the course's dev results (SPEC.md)
@@ -70,7 +70,7 @@ def main() -> None:
     )
     p.add_argument("extra", nargs="*", help="more trainer flags after --")
     a = p.parse_args()
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     dev = Path(a.data_dir) / "birth_dev.tsv"
     work = Path(a.work_dir)
     common = [
@@ -127,7 +127,7 @@ def main() -> None:
         result = evaluate_file(fin["dir"] / "model", dev, fin["dir"] / "dev_predictions.txt")
         rows.append(_row(f"{variant}, pretrained + finetuned", [pre, fin], result))
         print(f"{variant}: {100 * result['accuracy']:.1f} % dev", flush=True)
-    prov = provenance(time.perf_counter() - start)
+    prov = provenance(time.perf_counter() - start, commit=commit)
     atomic_write_json(
         a.output + ".json",
         {"rows": rows, "recipe": a.recipe, "data_dir": a.data_dir, "provenance": prov},

@@ -27,7 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from hf_knowgpt.evaluation import evaluate_file, london_baseline  # noqa: E402
 from hf_knowgpt.trainer import train  # noqa: E402
 from hf_knowgpt.training_args import RECIPES, parse_args  # noqa: E402
-from hf_knowgpt.utils import atomic_write_json, provenance  # noqa: E402
+from hf_knowgpt.utils import atomic_write_json, git_commit, provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -144,7 +144,7 @@ def main() -> None:
         "extra", nargs="*", help="more trainer flags after --, e.g. -- --learning_rate 3e-3"
     )
     args = p.parse_args()
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()
     dev = Path(args.data_dir) / "birth_dev.tsv"
     name = f"{args.recipe}_{args.attention_type}_{args.minutes:g}min"
     points = curve(args, Path(args.work_dir) / name, dev)
@@ -168,7 +168,7 @@ def main() -> None:
         "best_dev_accuracy": max(p["dev_accuracy"] for p in points),
         "london_baseline": baseline,
         "scratch_accuracy": args.scratch_accuracy,
-        "provenance": provenance(time.perf_counter() - start),
+        "provenance": provenance(time.perf_counter() - start, commit=commit),
     }
     atomic_write_json(out / f"{name}.json", result)
     for pt in points:

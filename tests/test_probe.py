@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 import pytest
 import torch
@@ -33,7 +34,7 @@ def question(name: str) -> str:
 def _memorised():
     """A 2-layer model that has memorised the LEARNED biographies and never read the UNSEEN ones."""
     docs = [bio(n, p) for n, p in LEARNED + UNSEEN]
-    tokenizer = KnowGPTTokenizer.from_corpus("".join(docs))
+    tokenizer = KnowGPTTokenizer.from_corpus("".join(docs) + question(""))  # questions are read too
     config = KnowGPTConfig(
         vocab_size=tokenizer.vocab_size,
         n_layer=2,
@@ -119,3 +120,32 @@ def test_probe_restores_training_mode():
         assert model.training
     finally:
         model.eval()
+
+
+def test_probe_command_prints_and_writes_json(tmp_path, capsys):
+    from hf_knowgpt.cli import main
+
+    model, tokenizer, docs = _memorised()
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+    (tmp_path / "wiki.txt").write_text("\n".join(docs) + "\n", encoding="utf-8")
+    pairs = LEARNED + UNSEEN
+    (tmp_path / "dev.tsv").write_text(
+        "".join(f"{question(n)}\t{p}\n" for n, p in pairs), encoding="utf-8"
+    )
+    flags = ["--model_dir", str(tmp_path), "--corpus_file", str(tmp_path / "wiki.txt")]
+    out = tmp_path / "probe.json"
+    assert (
+        main(["probe", *flags, "--qa_file", str(tmp_path / "dev.tsv"), "--output_file", str(out)])
+        == 0
+    )
+    assert f"Stored: {len(LEARNED)} out of {len(pairs)} probed" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert result["stored"] == len(LEARNED) and result["provenance"]["command"]
+
+    # A missing file: one line naming it, non-zero exit, no JSON written.
+    out.unlink()
+    missing = str(tmp_path / "nope.tsv")
+    assert main(["probe", *flags, "--qa_file", missing, "--output_file", str(out)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "nope.tsv" in err[0] and not out.exists()

@@ -229,3 +229,27 @@ def test_variants_restate_each_person_and_leave_the_default_unchanged(tmp_path):
         assert len(mine) == 3 and all(person["birth_place"] in line for line in mine)
     with pytest.raises(ValueError, match="variants"):
         generate(tmp_path / "bad", n_people=10, n_train=2, n_dev=2, n_unseen=0, variants=0)
+
+
+def test_full_names_replace_every_surname_mention(tmp_path):
+    kw = dict(n_people=60, n_train=20, n_dev=10, n_unseen=5, seed=3, variants=2)
+    plain = generate(tmp_path / "plain", **kw)
+    full = generate(tmp_path / "full", **kw, full_names=True)
+    people = _people(full)
+    # The same people and birth places (the lines' lengths then steer the splits' draws).
+    assert [(p["name"], p["birth_place"]) for p in people[:60]] == [
+        (p["name"], p["birth_place"]) for p in _people(plain)[:60]
+    ]
+    wiki = full["wiki"].read_text(encoding="utf-8").splitlines()
+    plain_wiki = plain["wiki"].read_text(encoding="utf-8").splitlines()
+    for person in people[:60]:
+        name, surname = person["name"], person["name"].split()[-1]
+        for lines in (wiki, plain_wiki):
+            assert len([line for line in lines if line.startswith(name + ".")]) == 2
+        for line in (line for line in wiki if line.startswith(name + ".")):
+            sentences = line[len(name) + 2 :].split(" . ")
+            # Each sentence that names the person names them in full.
+            assert all(surname not in s.replace(name, "") for s in sentences), line
+        first = wiki[person["line"]]
+        assert first[person["offset"] :].startswith(person["birth_place"])
+    assert wiki != plain_wiki

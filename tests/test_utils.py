@@ -3,7 +3,7 @@
 import os
 import stat
 
-from hf_knowgpt.utils import atomic_directory, atomic_write_text
+from hf_knowgpt.utils import atomic_directory, atomic_write_text, git_commit, provenance
 
 
 def test_atomic_writes_get_the_usual_permissions(tmp_path):
@@ -16,3 +16,11 @@ def test_atomic_writes_get_the_usual_permissions(tmp_path):
         os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert stat.S_IMODE((tmp_path / "folder").stat().st_mode) == 0o755
+
+
+def test_provenance_keeps_the_commit_a_run_started_from():
+    started = git_commit()
+    record = provenance(12.34, ["knowgpt", "demo"], commit=started)
+    assert record["git_commit"] == started and record["command"] == "knowgpt demo"
+    assert record["wall_seconds"] == 12.3 and record["date"].endswith("UTC")
+    assert provenance(commit="0123abc-dirty")["git_commit"] == "0123abc-dirty"
