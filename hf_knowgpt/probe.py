@@ -41,19 +41,21 @@ def storage_cases(
     A person is skipped when no document begins with the name (followed by a non-letter), when
     the document never mentions the answer, or when prefix + answer do not fit in `block_size`.
     """
+    key = 3  # documents indexed by their first characters; shorter names search them all
     by_start: dict[str, list[str]] = {}
     for doc in documents:
-        by_start.setdefault(doc[:8], []).append(doc)
+        by_start.setdefault(doc[:key], []).append(doc)
     cases = []
     for question, answer in pairs:
         match = QUESTION.fullmatch(question)
         if match is None or not answer:
             continue
         name = match.group(1)
+        candidates = by_start.get(name[:key], []) if len(name) >= key else documents
         biography = next(
             (
                 doc
-                for doc in by_start.get(name[:8], [])
+                for doc in candidates
                 if doc.startswith(name) and not doc[len(name) : len(name) + 1].isalnum()
             ),
             None,

@@ -125,6 +125,26 @@ def time_to_accuracy_section() -> list[str]:
     return lines
 
 
+def storage_section() -> list[str]:
+    runs = sorted((RESULTS / "storage").glob("*.json"))
+    if not runs:
+        return []
+    lines = [
+        "**Stored or not** (`knowgpt probe`, real corpus): people whose biography, cut before the "
+        "birth place, the model completes with it",
+        "",
+        "| model | people of | stored | source |",
+        "|---|---|---|---|",
+    ]
+    for path in runs:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        lines.append(
+            f"| `{d['model_dir']}` | {Path(d['qa_file']).name} | {_pct(d['storage'])} "
+            f"({d['stored']}/{d['probed']}) | `{path.relative_to(ROOT)}`, {d['provenance']['date']} |"
+        )
+    return [*lines, ""]
+
+
 def confidence_section() -> list[str]:
     lines = []
     for path in sorted(RESULTS.glob("confidence_*/report.json")):
@@ -148,7 +168,8 @@ def confidence_section() -> list[str]:
 
 
 def block() -> str:
-    parts = demo_section() + course_section() + time_to_accuracy_section() + throughput_section()
+    parts = demo_section() + course_section() + time_to_accuracy_section() + storage_section()
+    parts += throughput_section()
     parts += confidence_section()
     return "\n".join([BEGIN, "", *parts, END])
 

@@ -66,6 +66,8 @@ def test_cases_cut_each_biography_before_the_birth_place():
         "Ada Lovelacey was born in Paris .",  # a longer name that starts with another
         "Ada Lovelace was born in London .",
         "Bo Diddley grew up in Chicago .",
+        "Bo Li was born in Jinan .",  # a name shorter than the index key
+        "Al was born in Rome .",
         "Carl Nielsen (born in a village near Odense, Denmark) was a composer .",
     ]
     pairs = [
@@ -75,17 +77,23 @@ def test_cases_cut_each_biography_before_the_birth_place():
         (question("Nobody Known"), "Rome"),  # no biography
         (question("Carl Nielsen"), "Odense"),
         ("Who was Ada Lovelace?", "London"),  # not a birth-place question
+        (question("Bo Li"), "Jinan"),
+        (question("Al"), "Rome"),
     ]
     cases = storage_cases(docs, pairs, block_size=128)
     assert cases == [
         StorageCase("Ada Lovelace", "Ada Lovelace was born in ", "London"),
         StorageCase("Ada Lovelacey", "Ada Lovelacey was born in ", "Paris"),
         StorageCase("Carl Nielsen", "Carl Nielsen (born in a village near ", "Odense"),
+        StorageCase("Bo Li", "Bo Li was born in ", "Jinan"),
+        StorageCase("Al", "Al was born in ", "Rome"),
     ]
     # The model must read the prefix and write the answer within its block.
     assert [c.name for c in storage_cases(docs, pairs, block_size=36)] == [
         "Ada Lovelace",
         "Ada Lovelacey",
+        "Bo Li",
+        "Al",
     ]
 
 
