@@ -9,8 +9,9 @@ import math
 import evaluate
 import pytest
 import torch
+from tiny import memorised_model
 
-from hf_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
+from hf_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer
 from hf_knowgpt.evaluation import (
     ABSTAIN,
     METRIC_PATH,
@@ -50,36 +51,9 @@ def _train_tiny(attention_type: str, steps: int = 100):
     """A 2-layer model that has memorised the birth places of PEOPLE (question⁇place⁇ rows)."""
     text = "".join(question(n) + p for n, p in PEOPLE) + "".join(STRANGERS)
     tokenizer = KnowGPTTokenizer.from_corpus(text)
-    config = KnowGPTConfig(
-        vocab_size=tokenizer.vocab_size,
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        block_size=64,
-        attention_type=attention_type,
-        bottleneck_dim=16 if attention_type == "perceiver" else None,
-        embd_pdrop=0.0,
-        resid_pdrop=0.0,
-        attn_pdrop=0.0,
-    )
-    torch.manual_seed(0)
-    model = KnowGPTForCausalLM(config)
-    ids = torch.zeros(len(PEOPLE), config.block_size, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
-    for i, (name, place) in enumerate(PEOPLE):
-        q, row = (
-            question(name),
-            tokenizer.encode_chars(question(name) + MASK_CHAR + place + MASK_CHAR),
-        )
-        ids[i, : len(row)] = torch.tensor(row)
-        labels[i, len(q) : len(row)] = ids[i, len(q) : len(row)]  # only ⁇place⁇ is learned
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    model.train()
-    for _ in range(steps):
-        loss = model(input_ids=ids, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    texts = [question(n) + MASK_CHAR + p + MASK_CHAR for n, p in PEOPLE]
+    firsts = [len(question(n)) for n, _ in PEOPLE]  # only ⁇place⁇ is learned
+    model = memorised_model(tokenizer, texts, firsts, steps=steps, attention_type=attention_type)
     return model.eval(), tokenizer
 
 

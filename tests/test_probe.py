@@ -7,8 +7,9 @@ import json
 
 import pytest
 import torch
+from tiny import memorised_model
 
-from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
+from hf_knowgpt import KnowGPTTokenizer
 from hf_knowgpt.probe import StorageCase, storage_accuracy, storage_cases, stored
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
@@ -35,30 +36,10 @@ def _memorised():
     """A 2-layer model that has memorised the LEARNED biographies and never read the UNSEEN ones."""
     docs = [bio(n, p) for n, p in LEARNED + UNSEEN]
     tokenizer = KnowGPTTokenizer.from_corpus("".join(docs) + question(""))  # questions are read too
-    config = KnowGPTConfig(
-        vocab_size=tokenizer.vocab_size,
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        block_size=48,
-        embd_pdrop=0.0,
-        resid_pdrop=0.0,
-        attn_pdrop=0.0,
+    model = memorised_model(
+        tokenizer, docs[: len(LEARNED)], [0] * len(LEARNED), steps=150, block_size=48
     )
-    torch.manual_seed(0)
-    model = KnowGPTForCausalLM(config)
-    ids = torch.zeros(len(LEARNED), config.block_size, dtype=torch.long)
-    for i, (name, place) in enumerate(LEARNED):
-        row = tokenizer.encode_chars(bio(name, place))
-        ids[i, : len(row)] = torch.tensor(row)
-    labels = ids.masked_fill(ids == 0, -100)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = model(input_ids=ids, labels=labels).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model.eval(), tokenizer, docs
+    return model, tokenizer, docs
 
 
 def test_cases_cut_each_biography_before_the_birth_place():

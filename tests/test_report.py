@@ -7,8 +7,9 @@ import json
 import matplotlib.image
 import pytest
 import torch
+from tiny import memorised_model
 
-from hf_knowgpt import MASK_CHAR, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer, report
+from hf_knowgpt import MASK_CHAR, KnowGPTTokenizer, report
 from hf_knowgpt import calibration as cal
 from hf_knowgpt.evaluation import ABSTAIN, Prediction, write_predictions
 
@@ -170,30 +171,9 @@ def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     text = "".join(_q(n) + p for n, p in KNOWN + STRANGERS)
     tokenizer = KnowGPTTokenizer.from_corpus(text)
-    config = KnowGPTConfig(
-        vocab_size=tokenizer.vocab_size,
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        block_size=64,
-        embd_pdrop=0.0,
-        resid_pdrop=0.0,
-        attn_pdrop=0.0,
-    )
-    torch.manual_seed(0)
-    model = KnowGPTForCausalLM(config)
-    ids = torch.zeros(len(KNOWN), config.block_size, dtype=torch.long)
-    labels = torch.full_like(ids, -100)
-    for i, (name, place) in enumerate(KNOWN):
-        row = tokenizer.encode_chars(_q(name) + MASK_CHAR + place + MASK_CHAR)
-        ids[i, : len(row)] = torch.tensor(row)
-        labels[i, len(_q(name)) : len(row)] = ids[i, len(_q(name)) : len(row)]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    for _ in range(80):
-        optimizer.zero_grad()
-        model(input_ids=ids, labels=labels).loss.backward()
-        optimizer.step()
-    model.eval().save_pretrained(run / "model")
+    texts = [_q(n) + MASK_CHAR + p + MASK_CHAR for n, p in KNOWN]
+    model = memorised_model(tokenizer, texts, [len(_q(n)) for n, _ in KNOWN], steps=80)
+    model.save_pretrained(run / "model")
     tokenizer.save_pretrained(run / "model")
     records = [
         {
