@@ -29,6 +29,20 @@ def _source(prov: dict, file: str) -> str:
     return f"`{file}`: {prov['date']}, commit {prov['git_commit']}, {prov['machine']}"
 
 
+def _table(title: str, header: str, rows: list[str], prov: dict, file: str) -> list[str]:
+    """A bold title, a markdown table (header cells separated by |) and its source line."""
+    return [
+        title,
+        "",
+        f"| {header} |",
+        "|" + "---|" * (header.count("|") + 1),
+        *rows,
+        "",
+        f"Source: {_source(prov, file)}.",
+        "",
+    ]
+
+
 def demo_section() -> list[str]:
     d = _load("demo.json")
     if d is None:
@@ -42,17 +56,14 @@ def demo_section() -> list[str]:
         f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {storage(r)} |"
         for name, r in d["rows"].items()
     ]
-    return [
+    return _table(
         f"**The demo** (`knowgpt demo`, synthetic corpus: {d['n_people']} people × {d.get('variants', 1)} "
         f"biographies, {d['pretrain_minutes']} min pretraining, wall time {d['provenance']['wall_seconds']:.0f} s)",
-        "",
-        "| model | synthetic dev accuracy | dev storage (completes the biography with the place) |",
-        "|---|---|---|",
-        *rows,
-        "",
-        f"Source: {_source(d['provenance'], 'results/demo.json')}.",
-        "",
-    ]
+        "model | synthetic dev accuracy | dev storage (completes the biography with the place)",
+        rows,
+        d["provenance"],
+        "results/demo.json",
+    )
 
 
 def course_section() -> list[str]:
@@ -63,16 +74,13 @@ def course_section() -> list[str]:
         f"| {r['row']} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
         for r in d["rows"]
     ]
-    return [
+    return _table(
         "**The course's table on the real dev set** (budget-limited on 2 CPU cores, see each row)",
-        "",
-        "| run | measured dev accuracy | course (published) | training budget |",
-        "|---|---|---|---|",
-        *rows,
-        "",
-        f"Source: {_source(d['provenance'], 'results/cs224n.json')}.",
-        "",
-    ]
+        "run | measured dev accuracy | course (published) | training budget",
+        rows,
+        d["provenance"],
+        "results/cs224n.json",
+    )
 
 
 def throughput_section() -> list[str]:
@@ -84,16 +92,13 @@ def throughput_section() -> list[str]:
         f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}×) |"
         for v, r in d["results"].items()
     ]
-    return [
+    return _table(
         "**Training throughput** (useful = non-PAD target tokens/s; `scripts/bench_throughput.py`)",
-        "",
-        "| variant | course-style step | fast path, same mathematics | speedup | attention dropout off |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
-        f"Source: {_source(d['provenance'], 'results/throughput.json')}.",
-        "",
-    ]
+        "variant | course-style step | fast path, same mathematics | speedup | attention dropout off",
+        rows,
+        d["provenance"],
+        "results/throughput.json",
+    )
 
 
 def time_to_accuracy_section() -> list[str]:
