@@ -186,6 +186,10 @@ class DocumentTransform:
     def draw(self, document: str, rng: np.random.Generator) -> str:
         raise NotImplementedError
 
+    def lead_in(self, piece: str, formatted: bool, rng: np.random.Generator) -> str:
+        """The row's text given its piece (a drawn window, or a pre-rendered line as it is)."""
+        return piece
+
     def __call__(self, batch: dict[str, list]) -> dict[str, torch.Tensor]:
         formatted = batch.get("formatted", [False] * len(batch["text"]))
         input_ids = np.full((len(batch["text"]), self.block_size), PAD_ID, dtype=np.int64)
@@ -193,7 +197,8 @@ class DocumentTransform:
             zip(batch["text"], batch["idx"], formatted, strict=True)
         ):
             rng = np.random.default_rng([self.seed, self.epoch, idx])
-            ids = self.tokenizer.encode_chars(text if as_is else self.draw(text, rng))
+            piece = text if as_is else self.draw(text, rng)
+            ids = self.tokenizer.encode_chars(self.lead_in(piece, as_is, rng))
             input_ids[row, : len(ids)] = ids[: self.block_size]  # string[:-1] of the padded string
         labels = np.where(input_ids == PAD_ID, IGNORE_INDEX, input_ids)
         return {"input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels)}
@@ -232,14 +237,30 @@ class NextCharLM(DocumentTransform):
     """Plain next-character LM on a window of block_size characters.
 
     `window="random"` starts anywhere; `window="prefix"` always reads the document's start, where
-    the person's name is (a fact far from the name is stored against nobody).
+    the person's name is (a fact far from the name is stored against nobody). `window="stream"`
+    reads the start too, but puts the tail of another random document before it (and before
+    pre-rendered lines): the row starts in the previous document, as rows cut from a packed stream
+    do in GPT pretraining. Each document then begins at a random position (0 to block_size / 2)
+    after unrelated text, so a fact is not stored against position 0 and the start of a line,
+    where a question never puts the name.
     """
 
-    def __init__(self, tokenizer, block_size: int = 128, seed: int = 0, window: str = "random"):
+    WINDOWS = ("prefix", "random", "stream")
+
+    def __init__(
+        self,
+        tokenizer,
+        block_size: int = 128,
+        seed: int = 0,
+        window: str = "random",
+        documents: list[str] | None = None,
+    ):
         super().__init__(tokenizer, block_size, seed)
-        if window not in ("prefix", "random"):
-            raise ValueError(f"window must be 'prefix' or 'random', got {window!r}")
-        self.window = window
+        if window not in self.WINDOWS:
+            raise ValueError(f"window must be one of {self.WINDOWS}, got {window!r}")
+        if window == "stream" and not documents:
+            raise ValueError("window='stream' needs the documents to take lead-ins from")
+        self.window, self.documents = window, documents
 
     def draw(self, document: str, rng: np.random.Generator) -> str:
         width = min(len(document), self.block_size)
@@ -247,6 +268,16 @@ class NextCharLM(DocumentTransform):
         if self.window == "random":
             start = int(rng.integers(0, len(document) - width, endpoint=True))
         return document[start : start + width]
+
+    def lead_in(self, piece: str, formatted: bool, rng: np.random.Generator) -> str:
+        if self.window != "stream":
+            return piece
+        shift = int(rng.integers(0, self.block_size // 2, endpoint=True))
+        if formatted:  # a question and its answer stay whole
+            shift = min(shift, self.block_size - len(piece))
+        previous = self.documents[int(rng.integers(0, len(self.documents)))]
+        lead = (previous + " ")[-shift:] if shift else ""
+        return (lead + piece)[: self.block_size]
 
 
 def set_epoch(dataset, epoch: int) -> None:
@@ -297,7 +328,8 @@ def pretraining_dataset(
         block_size: length of each row.
         seed: random streams are keyed by (seed, epoch, idx); set the epoch with `set_epoch`.
         objective: "span" (span corruption, the course) or "lm" (next-character LM windows).
-        window: for "span": "prefix" (the course) or "random" (a piece anywhere in the document).
+        window: "prefix" (the course: the document's start) or "random" (a piece anywhere in the
+            document); for "lm" also "stream" (the start after another document's tail).
         extra_documents: more lines; those containing ⁇ are used as they are (LM examples,
             labels on every non-PAD position, e.g. `question⁇place⁇`), the others as documents.
     """
@@ -309,7 +341,7 @@ def pretraining_dataset(
     if objective == "span":
         transform: DocumentTransform = SpanCorruption(tokenizer, block_size, seed, window)
     elif objective == "lm":
-        transform = NextCharLM(tokenizer, block_size, seed, window)
+        transform = NextCharLM(tokenizer, block_size, seed, window, documents=docs)
     else:
         raise ValueError(f"objective must be 'span' or 'lm', got {objective!r}")
     texts = docs + extra
@@ -429,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block-size", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--objective", choices=["span", "lm"], default="span")
-    parser.add_argument("--window", choices=["prefix", "random"], default="prefix")
+    parser.add_argument("--window", choices=list(NextCharLM.WINDOWS), default="prefix")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":

@@ -63,7 +63,11 @@ class DataArguments:
         default="span", metadata={"help": "pretraining objective: span (corruption) or lm"}
     )
     window: str = field(
-        default="prefix", metadata={"help": "prefix (course: truncate) or random (any window)"}
+        default="prefix",
+        metadata={
+            "help": "prefix (course: truncate), random (any window) or stream (lm only: the start,"
+            " after another document's tail)"
+        },
     )
     mix_qa: bool = field(
         default=False, metadata={"help": "interleave the train QA pairs into pretraining"}

@@ -166,6 +166,30 @@ def test_lm_objective_is_a_window_of_the_document(data_dir, wiki, tok):
     assert torch.equal(batch["labels"], torch.where(ids == 0, torch.full_like(ids, -100), ids))
 
 
+def test_lm_stream_window_starts_documents_after_another_ones_tail(data_dir, wiki, tok):
+    qa = f"Where was Khatchig Mouradian born?{MASK_CHAR}Lebanon{MASK_CHAR}"
+    dataset = pretraining_dataset(
+        data_dir / "wiki.txt", tok, BLOCK, objective="lm", window="stream", extra_documents=[qa]
+    )
+    shifts = []
+    for epoch in range(3):
+        set_epoch(dataset, epoch)
+        texts = [t.rstrip(PAD_CHAR) for t in decode_rows(tok, dataset[:]["input_ids"])]
+        for doc, text in zip(wiki, texts[:-1], strict=True):
+            # lead + document start, cut to the block; the lead ends another document + " ".
+            shift = next(k for k in range(BLOCK // 2 + 1) if doc.startswith(text[k:][: len(doc)]))
+            lead = text[:shift]
+            assert len(text) == min(shift + len(doc), BLOCK)
+            if shift:
+                assert lead[-1] == " " and any(d.endswith(lead[:-1]) for d in wiki)
+            shifts.append(shift)
+        assert texts[-1].endswith(qa) and len(texts[-1]) <= BLOCK  # a QA line stays whole
+    assert 0 < np.mean(shifts) and max(shifts) == BLOCK // 2
+    assert np.mean([s == 0 for s in shifts]) < 0.05
+    with pytest.raises(ValueError, match="window must be one of"):
+        pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, objective="lm", window="middle")
+
+
 def test_extra_documents(data_dir, wiki, tok):
     qa = f"Where was Khatchig Mouradian born?{MASK_CHAR}Lebanon{MASK_CHAR}"
     dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, extra_documents=[qa, wiki[0]])
