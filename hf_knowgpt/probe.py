@@ -66,6 +66,27 @@ def storage_cases(
     return cases
 
 
+def prompt_cases(pairs: list[tuple[str, str]], template: str, block_size: int) -> list[StorageCase]:
+    """Cases that ask in fixed words instead of the biography's: `template` with `{name}` filled in.
+
+    A fact a model has stored against its name answers `"{name} was born in "` as well as its own
+    biography's context; a biography memorised as a string of text answers only the latter.
+    Questions not of the form "Where was NAME born?", and prompts + answers longer than
+    `block_size`, are skipped.
+    """
+    if "{name}" not in template:
+        raise ValueError(f"the prompt must contain {{name}}, got {template!r}")
+    cases = []
+    for question, answer in pairs:
+        match = QUESTION.fullmatch(question)
+        if match is None or not answer:
+            continue
+        prefix = template.replace("{name}", match.group(1))
+        if len(prefix) + len(answer) <= block_size:
+            cases.append(StorageCase(match.group(1), prefix, answer))
+    return cases
+
+
 @torch.no_grad()
 def stored(model, tokenizer, cases: list[StorageCase], batch_size: int = 256) -> list[bool]:
     """For each case, whether greedy decoding after `prefix` writes exactly `answer`."""
@@ -98,33 +119,52 @@ def storage_accuracy(model, tokenizer, cases: list[StorageCase], batch_size: int
     return {"storage": sum(hits) / max(len(hits), 1), "stored": sum(hits), "probed": len(hits)}
 
 
-def probe_file(model_dir, corpus_file, qa_file) -> dict:
-    """Storage of the people of `qa_file` (question, tab, answer) in the model at `model_dir`."""
+def probe_file(model_dir, corpus_file, qa_file, prompt: str | None = None) -> dict:
+    """Storage of the people of `qa_file` (question, tab, answer) in the model at `model_dir`.
+
+    With `prompt` (a template with `{name}`), the model reads that text instead of each person's
+    biography from `corpus_file` (which may then be None).
+    """
     from .data import read_corpus, read_qa
     from .evaluation import load_model
 
     model, tokenizer = load_model(model_dir)
     pairs = read_qa(qa_file, tokenizer, require_answers=True)
-    cases = storage_cases(read_corpus(corpus_file), pairs, model.config.block_size)
+    block_size = model.config.block_size
+    if prompt is not None:
+        cases = prompt_cases(pairs, prompt, block_size)
+        tokenizer.encode_chars(prompt.replace("{name}", ""))  # unknown characters: a clear error
+    else:
+        cases = storage_cases(read_corpus(corpus_file), pairs, block_size)
     if not cases:
-        raise ValueError(f"{qa_file}: no person's answer is found early in their biography")
+        where = "in the prompt's block" if prompt is not None else "early in their biography"
+        raise ValueError(f"{qa_file}: no person's answer can be probed {where}")
     return {**storage_accuracy(model, tokenizer, cases), "questions": len(pairs)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`knowgpt probe --model_dir D --corpus_file wiki.txt --qa_file birth_dev.tsv [--output_file J]`."""
+    """`knowgpt probe --model_dir D (--corpus_file wiki.txt | --prompt T) --qa_file F [--output_file J]`."""
     import argparse
 
     from .utils import atomic_write_json, provenance
 
     p = argparse.ArgumentParser(prog="knowgpt probe", description=__doc__.splitlines()[0])
     p.add_argument("--model_dir", required=True, help="model folder or run directory")
-    p.add_argument("--corpus_file", required=True, help="the pretraining corpus (wiki.txt)")
+    p.add_argument(
+        "--corpus_file", help="the pretraining corpus (wiki.txt); needed without --prompt"
+    )
     p.add_argument("--qa_file", required=True, help="QA TSV with answers, e.g. birth_dev.tsv")
+    p.add_argument(
+        "--prompt",
+        help="probe with this text instead of the biography, {name} filled in, "
+        "e.g. '{name}. {name} was born in '",
+    )
     p.add_argument("--output_file", help="also write the result as JSON, with its provenance")
     a = p.parse_args(argv)
+    if a.corpus_file is None and a.prompt is None:
+        p.error("give --corpus_file (probe with the biographies) or --prompt")
     start = time.perf_counter()
-    result = probe_file(a.model_dir, a.corpus_file, a.qa_file)
+    result = probe_file(a.model_dir, a.corpus_file, a.qa_file, prompt=a.prompt)
     print(
         f"Stored: {result['stored']} out of {result['probed']} probed "
         f"({result['questions']} questions): {100 * result['storage']:.1f}%"
@@ -133,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         result.update(
             model_dir=str(a.model_dir),
             qa_file=str(a.qa_file),
+            **({"prompt": a.prompt} if a.prompt is not None else {}),
             provenance=provenance(time.perf_counter() - start),
         )
         atomic_write_json(a.output_file, result)

@@ -136,15 +136,17 @@ def storage_section() -> list[str]:
         return []
     lines = [
         "**Stored or not** (`knowgpt probe`, real corpus): people whose biography, cut before the "
-        "birth place, the model completes with it",
+        "birth place, the model completes with it; with a prompt, people whose name in those "
+        "words it completes with the place",
         "",
-        "| model | people of | stored | source |",
-        "|---|---|---|---|",
+        "| model | people of | probed with | stored | source |",
+        "|---|---|---|---|---|",
     ]
     for path in runs:
         d = json.loads(path.read_text(encoding="utf-8"))
+        probe = f"`{d['prompt']}`" if "prompt" in d else "biography"
         lines.append(
-            f"| `{d['model_dir']}` | {Path(d['qa_file']).name} | {_pct(d['storage'])} "
+            f"| `{d['model_dir']}` | {Path(d['qa_file']).name} | {probe} | {_pct(d['storage'])} "
             f"({d['stored']}/{d['probed']}) | `{path.relative_to(ROOT)}`, {d['provenance']['date']} |"
         )
     return [*lines, ""]

@@ -10,7 +10,13 @@ import torch
 from tiny import memorised_model
 
 from hf_knowgpt import KnowGPTTokenizer
-from hf_knowgpt.probe import StorageCase, storage_accuracy, storage_cases, stored
+from hf_knowgpt.probe import (
+    StorageCase,
+    prompt_cases,
+    storage_accuracy,
+    storage_cases,
+    stored,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -100,6 +106,18 @@ def test_probe_agrees_with_greedy_generation_case_by_case():
     }
 
 
+def test_prompt_cases_ask_every_person_in_the_same_words():
+    model, tokenizer, docs = _memorised()
+    pairs = [(question(n), p) for n, p in LEARNED + UNSEEN] + [("Who is Ada?", "London")]
+    cases = prompt_cases(pairs, "{name} was a painter born in ", model.config.block_size)
+    assert [c.prefix for c in cases] == [f"{n} was a painter born in " for n, _ in LEARNED + UNSEEN]
+    # The biographies' own words: the memorised people answer, the unseen ones do not.
+    assert stored(model, tokenizer, cases) == [True] * len(LEARNED) + [False] * len(UNSEEN)
+    assert prompt_cases(pairs, "x" * 40 + "{name} born in ", 48) == []  # longer than the block
+    with pytest.raises(ValueError, match="must contain"):
+        prompt_cases(pairs, "born in ", 48)
+
+
 def test_probe_restores_training_mode():
     model, tokenizer, docs = _memorised()
     cases = storage_cases(docs, [(question("Ada Lovelace"), "London")], model.config.block_size)
@@ -131,6 +149,16 @@ def test_probe_command_prints_and_writes_json(tmp_path, capsys):
     assert f"Stored: {len(LEARNED)} out of {len(pairs)} probed" in capsys.readouterr().out
     result = json.loads(out.read_text())
     assert result["stored"] == len(LEARNED) and result["provenance"]["command"]
+
+    # The same people asked in fixed words: no corpus needed, the prompt recorded.
+    prompt = ["--prompt", "{name} was a painter born in ", "--output_file", str(out)]
+    dev = ["--qa_file", str(tmp_path / "dev.tsv")]
+    assert main(["probe", "--model_dir", str(tmp_path), *dev, *prompt]) == 0
+    assert f"Stored: {len(LEARNED)} out of {len(pairs)} probed" in capsys.readouterr().out
+    assert json.loads(out.read_text())["prompt"] == "{name} was a painter born in "
+    with pytest.raises(SystemExit):  # neither a corpus nor a prompt
+        main(["probe", "--model_dir", str(tmp_path), *dev])
+    capsys.readouterr()
 
     # A missing file: one line naming it, non-zero exit, no JSON written.
     out.unlink()
