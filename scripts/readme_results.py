@@ -130,12 +130,17 @@ def time_to_accuracy_section() -> list[str]:
     return lines
 
 
+def _corpus(qa_file: str) -> str:
+    """"real" for the course's files (a cs224n folder), else "synthetic"."""
+    return "real" if "cs224n" in Path(qa_file).parts else "synthetic"
+
+
 def storage_section() -> list[str]:
     runs = sorted((RESULTS / "storage").glob("*.json"))
     if not runs:
         return []
     lines = [
-        "**Stored or not** (`knowgpt probe`, real corpus): people whose biography, cut before the "
+        "**Stored or not** (`knowgpt probe`): people whose biography, cut before the "
         "birth place, the model completes with it; with a prompt, people whose name in those "
         "words it completes with the place",
         "",
@@ -146,7 +151,7 @@ def storage_section() -> list[str]:
         d = json.loads(path.read_text(encoding="utf-8"))
         probe = f"`{d['prompt']}`" if "prompt" in d else "biography"
         lines.append(
-            f"| `{d['model_dir']}` | {Path(d['qa_file']).name} | {probe} | {_pct(d['storage'])} "
+            f"| `{d['model_dir']}` | {_corpus(d['qa_file'])} {Path(d['qa_file']).name} | {probe} | {_pct(d['storage'])} "
             f"({d['stored']}/{d['probed']}) | `{path.relative_to(ROOT)}`, {d['provenance']['date']} |"
         )
     return [*lines, ""]
