@@ -131,7 +131,7 @@ def time_to_accuracy_section() -> list[str]:
 
 
 def _corpus(qa_file: str) -> str:
-    """"real" for the course's files (a cs224n folder), else "synthetic"."""
+    """The corpus of a QA file: "real" for the course's files (a cs224n folder), else "synthetic"."""
     return "real" if "cs224n" in Path(qa_file).parts else "synthetic"
 
 
