@@ -379,8 +379,8 @@ def train(
                 _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
                 next_eval_minutes += args.eval_minutes or math.inf
                 last_eval_step = state["step"]
-            over_budget = (
-                args.max_minutes is not None and state["train_seconds"] >= 60 * args.max_minutes
+            over_budget = (  # 0 or None: no time budget
+                bool(args.max_minutes) and state["train_seconds"] >= 60 * args.max_minutes
             )
             stop = over_budget or state["step"] >= total_steps
             t0 = time.perf_counter()

@@ -93,7 +93,7 @@ class TrainArguments:
     num_epochs: float | None = None
     max_steps: int | None = None
     max_minutes: float | None = field(
-        default=None, metadata={"help": "stop after this many training minutes"}
+        default=None, metadata={"help": "stop after this many training minutes (0: no budget)"}
     )
     batch_size: int | None = field(default=None, metadata={"help": "global batch size in examples"})
     learning_rate: float | None = None

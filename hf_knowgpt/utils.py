@@ -83,7 +83,11 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The current git commit (with `-dirty` if the tree has changes), or "unknown" outside a repository."""
+    """The current git commit (with `-dirty` if the tree has changes).
+
+    Outside a repository (an exported copy of the tree, e.g. on a rented GPU machine) it is
+    `$KNOWGPT_GIT_COMMIT` if set, else "unknown".
+    """
     cwd = cwd or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
@@ -101,7 +105,7 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("KNOWGPT_GIT_COMMIT", "unknown")
 
 
 def machine_description() -> str:

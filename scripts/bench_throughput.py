@@ -39,30 +39,37 @@ def example_batches(
 
 
 def time_steps(model, batches, collate, eager: bool) -> dict:
-    """Seconds and useful tokens of one AdamW training step per batch (the first batch is a warm-up)."""
+    """Seconds and useful tokens of one AdamW training step per batch (the first batch is a warm-up).
+
+    The model's device is used; on a GPU each step ends with a synchronisation, as the trainer's
+    per-step `loss.item()` does.
+    """
     model.config._attn_implementation = "eager" if eager else "sdpa"
     model.train()
+    device = next(model.parameters()).device
     opt = torch.optim.AdamW(model.parameters(), lr=6e-3, betas=(0.9, 0.95), weight_decay=0.1)
     seconds = useful = 0.0
     for i, rows in enumerate(batches):
         start = time.perf_counter()
         batch = collate(rows)  # collation is part of the step: packing has to pay for itself
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
+        loss.item()
         if i > 0:
             seconds += time.perf_counter() - start
             useful += count_targets(batch["labels"])
     return {"seconds": seconds, "useful_tokens": int(useful), "tokens_per_s": useful / seconds}
 
 
-def bench_variant(attention_type: str, tokenizer, batches, seed: int) -> dict:
+def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: str = "cpu") -> dict:
     torch.manual_seed(seed)
     model = KnowGPTForCausalLM(
         KnowGPTConfig(vocab_size=len(tokenizer), attention_type=attention_type)
-    )
+    ).to(device)
     init = {k: v.clone() for k, v in model.state_dict().items()}
     course = time_steps(model, batches, PaddedCollator(), eager=True)
     model.load_state_dict(init)
@@ -96,6 +103,9 @@ def main() -> None:
         default=str(COURSE_DATA if COURSE_DATA.is_dir() else ROOT / "data" / "synthetic"),
     )
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=str(ROOT / "results" / "throughput"))
     a = p.parse_args()
@@ -107,7 +117,7 @@ def main() -> None:
     batches = example_batches(corpus, tokenizer, a.steps + 1, a.batch_size, 128, a.seed)
     results = {}
     for variant in a.variants.split(","):
-        r = results[variant] = bench_variant(variant, tokenizer, batches, a.seed)
+        r = results[variant] = bench_variant(variant, tokenizer, batches, a.seed, a.device)
         print(
             f"{variant:12s} course-style {r['course']['tokens_per_s']:8.0f} useful tok/s   "
             f"fast path {r['fast']['tokens_per_s']:8.0f} useful tok/s   ({r['speedup']:.2f}x)   "
@@ -122,6 +132,7 @@ def main() -> None:
         "batch_size": a.batch_size,
         "corpus": str(corpus),
         "threads": torch.get_num_threads(),
+        "device": a.device,
         "provenance": prov,
     }
     atomic_write_json(a.output + ".json", out)
@@ -136,7 +147,7 @@ def main() -> None:
         "| variant | course-style step | fast path (same mathematics) | speedup | fast path, attention dropout "
         "off (not the course's mathematics) |\n|---|---|---|---|---|\n"
         f"{rows}\n\n{a.steps} timed steps of {a.batch_size} span-corruption examples from `{corpus.name}` per mode "
-        f"(after one warm-up step), {torch.get_num_threads()} threads.\n\n"
+        f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads.\n\n"
         f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
         f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
     )

@@ -2,11 +2,15 @@
 pretrained + finetuned vanilla, synthesizer and Perceiver. Writes results/cs224n.{md,json}.
 
 The faithful course pretraining is 650 epochs (≈18 h per variant on 2 CPU cores), so each pretraining is
-cut at `--pretrain_minutes` of training and finetunings at `--finetune_minutes`; every row records the
-recipe, its budget and the epochs it actually reached.
+cut at `--pretrain_minutes` of training and finetunings at `--finetune_minutes` (0: not cut, the recipe's
+full epochs); every row records the recipe, its budget and the epochs it actually reached. The table is
+rewritten after every row, so a run stopped early keeps the rows it finished.
 
     python scripts/reproduce_cs224n.py --data_dir ../shared/data/cs224n --recipe cs224n_fast \\
         --pretrain_minutes 10 --finetune_minutes 6 [--variants vanilla,synthesizer,perceiver]
+    # the faithful course recipe, end to end (a GPU: ≈ minutes per variant)
+    python scripts/reproduce_cs224n.py --recipe cs224n --pretrain_minutes 0 --finetune_minutes 0 \\
+        --output results/cs224n_gpu
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+import torch
 
 from hf_knowgpt.evaluation import evaluate_file, london_baseline
 from hf_knowgpt.trainer import train
@@ -52,13 +58,53 @@ def _row(name: str, runs: list[dict], result: dict) -> dict:
     }
 
 
+def _budget(minutes: float) -> list[str]:
+    """Trainer flags for a time cut (none for 0: the recipe's full epochs)."""
+    return ["--max_minutes", str(minutes)] if minutes else []
+
+
+def _cut(minutes: float) -> str:
+    return f"cut at {minutes} min of training" if minutes else "not cut (the recipe's full epochs)"
+
+
+def _write(a, dev: Path, rows: list[dict], todo: list[str], prov: dict) -> None:
+    """results/<output>.{json,md}: the rows so far, and the rows still to run if the run is not over."""
+    atomic_write_json(
+        a.output + ".json",
+        {
+            "rows": rows,
+            "rows_still_to_run": todo,
+            "recipe": a.recipe,
+            "pretrain_minutes": a.pretrain_minutes or None,
+            "finetune_minutes": a.finetune_minutes or None,
+            "data_dir": a.data_dir,
+            "provenance": prov,
+        },
+    )
+    table = "\n".join(
+        f"| {r['row']} | {100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
+        for r in rows
+    )
+    unfinished = f"\n**Run not finished**: still to run: {', '.join(todo)}.\n" if todo else ""
+    atomic_write_text(
+        a.output + ".md",
+        f"# The CS224N table, reproduced (dev set, `{dev}`)\n\n"
+        "| run | measured dev accuracy | course (published) | training budget of this measurement |\n"
+        f"|---|---|---|---|\n{table}\n{unfinished}\nRecipe `{a.recipe}`; pretraining "
+        f"{_cut(a.pretrain_minutes)} and finetuning {_cut(a.finetune_minutes)} (the course pretrains "
+        f"650 epochs).\n\n"
+        f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
+        f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "cs224n"))
     p.add_argument("--recipe", default="cs224n_fast", choices=sorted(RECIPES))
     p.add_argument("--variants", default="vanilla,synthesizer,perceiver")
-    p.add_argument("--pretrain_minutes", type=float, default=10)
-    p.add_argument("--finetune_minutes", type=float, default=6)
+    p.add_argument("--pretrain_minutes", type=float, default=10, help="0: the full recipe")
+    p.add_argument("--finetune_minutes", type=float, default=6, help="0: the full recipe")
     p.add_argument("--work_dir", default=str(ROOT / "runs" / "cs224n"))
     p.add_argument("--output", default=str(ROOT / "results" / "cs224n"))
     p.add_argument(
@@ -71,6 +117,7 @@ def main() -> None:
     p.add_argument("extra", nargs="*", help="more trainer flags after --")
     a = p.parse_args()
     start, commit = time.perf_counter(), git_commit()
+    device = "cuda" if torch.cuda.is_available() else None  # decoding where training ran
     dev = Path(a.data_dir) / "birth_dev.tsv"
     work = Path(a.work_dir)
     common = [
@@ -85,14 +132,28 @@ def main() -> None:
         "50",
         *a.extra,
     ]
-    ft = ["--max_minutes", str(a.finetune_minutes)]
-    rows = [_row("London baseline", [], london_baseline(dev))]
+    ft = _budget(a.finetune_minutes)
+    variants = a.variants.split(",")
+    todo = ["vanilla, no pretraining"] + [f"{v}, pretrained + finetuned" for v in variants]
+    rows: list[dict] = []
+
+    def finished(row: dict) -> None:
+        rows.append(row)
+        if row["row"] in todo:
+            todo.remove(row["row"])
+        _write(a, dev, rows, todo, provenance(time.perf_counter() - start, commit=commit))
+
+    finished(_row("London baseline", [], london_baseline(dev)))
     scratch = _run("finetune", [*common, *ft, "--output_dir", str(work / "vanilla_scratch")])
-    rows.append(
-        _row("vanilla, no pretraining", [scratch], evaluate_file(scratch["dir"] / "model", dev))
+    finished(
+        _row(
+            "vanilla, no pretraining",
+            [scratch],
+            evaluate_file(scratch["dir"] / "model", dev, device=device),
+        )
     )
     reuse = dict(item.split("=", 1) for item in a.reuse)
-    for variant in a.variants.split(","):
+    for variant in variants:
         if (
             variant in reuse
         ):  # a finished pretraining (e.g. the time-to-accuracy run): its own record
@@ -107,8 +168,7 @@ def main() -> None:
                     *common,
                     "--attention_type",
                     variant,
-                    "--max_minutes",
-                    str(a.pretrain_minutes),
+                    *_budget(a.pretrain_minutes),
                     "--output_dir",
                     str(work / f"{variant}_pretrain"),
                 ],
@@ -124,28 +184,12 @@ def main() -> None:
                 str(work / f"{variant}_finetune"),
             ],
         )
-        result = evaluate_file(fin["dir"] / "model", dev, fin["dir"] / "dev_predictions.txt")
-        rows.append(_row(f"{variant}, pretrained + finetuned", [pre, fin], result))
+        result = evaluate_file(
+            fin["dir"] / "model", dev, fin["dir"] / "dev_predictions.txt", device=device
+        )
+        finished(_row(f"{variant}, pretrained + finetuned", [pre, fin], result))
         print(f"{variant}: {100 * result['accuracy']:.1f} % dev", flush=True)
-    prov = provenance(time.perf_counter() - start, commit=commit)
-    atomic_write_json(
-        a.output + ".json",
-        {"rows": rows, "recipe": a.recipe, "data_dir": a.data_dir, "provenance": prov},
-    )
-    table = "\n".join(
-        f"| {r['row']} | {100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
-        for r in rows
-    )
-    atomic_write_text(
-        a.output + ".md",
-        f"# The CS224N table, reproduced (dev set, `{dev}`)\n\n"
-        "| run | measured dev accuracy | course (published) | training budget of this measurement |\n"
-        f"|---|---|---|---|\n{table}\n\nRecipe `{a.recipe}`; pretraining cut at {a.pretrain_minutes} min and "
-        f"finetuning at {a.finetune_minutes} min of training (the course pretrains 650 epochs).\n\n"
-        f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
-        f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
-    )
-    print(table)
+    print(Path(a.output + ".md").read_text())
 
 
 if __name__ == "__main__":
