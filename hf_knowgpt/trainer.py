@@ -134,11 +134,18 @@ def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int
 
 
 def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
-    """AdamW with the course's groups: weight decay on Linear weights only (not biases, LayerNorm, embeddings)."""
-    decay = {
-        f"{name}.weight" for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
-    }
+    """AdamW with weight decay on Linear weights only (`decay="linear"`), or on every parameter but
+    the biases (`decay="course"`: the CS224N trainer's groups, whose `"LayerNorm.weight"` pattern
+    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f)."""
+    if args.decay not in ("linear", "course"):
+        raise ValueError(f"decay must be 'linear' or 'course', got {args.decay!r}")
     params = dict(model.named_parameters())
+    if args.decay == "course":
+        decay = {name for name in params if not name.endswith("bias")}
+    else:
+        decay = {
+            f"{name}.weight" for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
+        }
     groups = [
         {"params": [p for n, p in params.items() if n in decay], "weight_decay": args.weight_decay},
         {"params": [p for n, p in params.items() if n not in decay], "weight_decay": 0.0},
@@ -233,7 +240,7 @@ def train(
     loader = DataLoader(
         dataset,
         batch_size=args.batch_size // world,
-        shuffle=True,
+        shuffle=args.shuffle,
         collate_fn=_CountingCollator(_collator(args, model.config.attention_type, block_size)),
         num_workers=data_args.num_workers,
         persistent_workers=False,  # workers must see each epoch's transform

@@ -2,7 +2,8 @@
 
 A recipe fills in every argument the user did not give. `cs224n` reproduces the course exactly:
 pretrain 650 epochs, batch 128, lr 6e-3; finetune 10 epochs (75 from scratch), batch 256, lr 6e-4;
-AdamW (0.9, 0.95), weight decay 0.1, grad-norm clip 1.0, the token-based `cs224n` LR schedule.
+AdamW (0.9, 0.95), weight decay 0.1 on every weight but the biases, grad-norm clip 1.0, the
+token-based `cs224n` LR schedule, and no shuffling (the course's DataLoader reads the files in order).
 """
 
 from __future__ import annotations
@@ -101,6 +102,17 @@ class TrainArguments:
     warmup_tokens: int = 512 * 20
     warmup_steps: int = 0
     weight_decay: float = 0.1
+    decay: str = field(
+        default="linear",
+        metadata={
+            "help": "which weights decay: linear (Linear weights only, minGPT) or course (all but "
+            "biases: the CS224N trainer's no_decay = ['bias', 'LayerNorm.weight'] matches no "
+            "LayerNorm of its GPT, so embeddings, positions and LayerNorm gains decay too)"
+        },
+    )
+    shuffle: bool = field(
+        default=True, metadata={"help": "shuffle each epoch (the CS224N trainer does not)"}
+    )
     adam_beta1: float = 0.9
     adam_beta2: float = 0.95
     max_grad_norm: float = 1.0
@@ -149,7 +161,11 @@ def _finetune(schedule: str, packing: bool, **extra) -> dict[str, dict]:
     }
 
 
-_COURSE_PRETRAIN = dict(num_epochs=650, batch_size=128, learning_rate=6e-3, lr_schedule="cs224n")
+# The CS224N trainer's optimizer groups and unshuffled DataLoader, for the faithful recipes.
+_COURSE_TRAINER = dict(decay="course", shuffle=False)
+_COURSE_PRETRAIN = dict(
+    num_epochs=650, batch_size=128, learning_rate=6e-3, lr_schedule="cs224n", **_COURSE_TRAINER
+)
 # Short budgets: the course's span corruption (each fact re-ordered around the mask), the train QA pairs
 # interleaved (never dev/test), no dropout (it slows memorisation), small batches, cosine over the budget.
 _MIXED_PRETRAIN = dict(
@@ -159,9 +175,11 @@ _MIXED_PRETRAIN = dict(
 
 # recipe -> job -> preset. "finetune_scratch" applies when finetuning without a pretrained model.
 RECIPES: dict[str, dict[str, dict]] = {
-    "cs224n": {"pretrain": dict(**_COURSE_PRETRAIN, packing=False), **_finetune("cs224n", packing=False)},
+    "cs224n": {"pretrain": dict(**_COURSE_PRETRAIN, packing=False),
+               **_finetune("cs224n", packing=False, **_COURSE_TRAINER)},
     # The course's mathematics, pad-free: packed rows give the same loss on the same examples.
-    "cs224n_fast": {"pretrain": dict(**_COURSE_PRETRAIN, packing=True), **_finetune("cs224n", packing=True)},
+    "cs224n_fast": {"pretrain": dict(**_COURSE_PRETRAIN, packing=True),
+                    **_finetune("cs224n", packing=True, **_COURSE_TRAINER)},
     "mixed": {"pretrain": _MIXED_PRETRAIN, **_finetune("cosine", packing=True)},
     # mixed with next-character LM on each biography's first block_size characters instead of span
     # corruption: every row holds the name, and 91 % of train answers lie in the first 112 characters.
@@ -226,4 +244,6 @@ def apply_recipe(
 
 
 # Arguments with a non-None default that a recipe may still override when the user did not pass them.
-_DEFAULTED = {"window", "mix_qa", "qa_repeats", "augment", "warmup_steps", "objective", "dropout"}
+_DEFAULTED = {
+    "window", "mix_qa", "qa_repeats", "augment", "warmup_steps", "objective", "dropout", "decay", "shuffle"
+}  # fmt: skip

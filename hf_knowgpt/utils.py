@@ -83,11 +83,13 @@ def resolve_model_dir(path: str | os.PathLike) -> Path:
 
 
 def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """The current git commit (with `-dirty` if the tree has changes).
+    """The current git commit (with `-dirty` if the tree has changes), or "unknown" outside a repository.
 
-    Outside a repository (an exported copy of the tree, e.g. on a rented GPU machine) it is
-    `$KNOWGPT_GIT_COMMIT` if set, else "unknown".
+    `$KNOWGPT_GIT_COMMIT`, if set, is the answer: the commit of an exported copy of the tree (e.g.
+    on a rented GPU machine, whose `.git` may be absent or stale).
     """
+    if os.environ.get("KNOWGPT_GIT_COMMIT"):
+        return os.environ["KNOWGPT_GIT_COMMIT"]
     cwd = cwd or Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
@@ -105,7 +107,7 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("KNOWGPT_GIT_COMMIT", "unknown")
+        return "unknown"
 
 
 def machine_description() -> str:
