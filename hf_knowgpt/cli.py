@@ -15,6 +15,7 @@ USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for ea
   pretrain   span-corruption pretraining on a corpus (flags: hf_knowgpt.training_args)
   finetune   birth-place finetuning, from scratch or --pretrained_model; evaluates on --eval_file
   evaluate   --model_dir D --eval_file F [--output_file P]: greedy answers and the course's score line
+             (--predictions_file P instead of --model_dir: score predictions made elsewhere)
   baseline   --eval_file F [--answer London]: always answer the same place
   demo       the main job: pretrain, finetune and evaluate on the built-in synthetic corpus
   probe      --model_dir D --corpus_file wiki.txt --qa_file F: share of biographies it completes with the place
@@ -55,28 +56,42 @@ def _train(job: str, argv: list[str]) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    from .evaluation import evaluate_file
+    from .evaluation import evaluate_file, score_file
+    from .utils import atomic_write_json, provenance, resolve_model_dir
 
     p = argparse.ArgumentParser(prog="knowgpt evaluate")
-    p.add_argument("--model_dir", required=True, help="model folder or run directory")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model_dir", help="model folder or run directory")
+    source.add_argument(
+        "--predictions_file",
+        help="score these predictions (one per line, made elsewhere) instead of a model's",
+    )
     p.add_argument("--eval_file", required=True, help="QA TSV, or a questions-only file")
     p.add_argument(
         "--output_file", help="predictions, one per line (plus a .jsonl with confidences)"
     )
+    p.add_argument("--score_file", help="also write the score as JSON, with its provenance")
     p.add_argument("--batch_size", type=int, default=256)
     p.add_argument("--min_confidence", type=float, help="answer <unknown> below this confidence")
     p.add_argument("--num_alternatives", type=int, default=0, help="beam alternatives per question")
     a = p.parse_args(argv)
-    from .utils import resolve_model_dir
-
-    result = evaluate_file(
-        resolve_model_dir(a.model_dir),
-        a.eval_file,
-        a.output_file,
-        batch_size=a.batch_size,
-        min_confidence=a.min_confidence,
-        num_alternatives=a.num_alternatives,
-    )
+    if a.predictions_file:
+        if a.output_file:
+            p.error(
+                "--output_file writes a model's predictions; with --predictions_file use --score_file"
+            )
+        result = score_file(a.predictions_file, a.eval_file)
+    else:
+        result = evaluate_file(
+            resolve_model_dir(a.model_dir),
+            a.eval_file,
+            a.output_file,
+            batch_size=a.batch_size,
+            min_confidence=a.min_confidence,
+            num_alternatives=a.num_alternatives,
+        )
+    if a.score_file:
+        atomic_write_json(a.score_file, {**result, "provenance": provenance()})
     if result.get("course_line"):
         print(result["course_line"])
     else:

@@ -289,6 +289,32 @@ def score(predictions: list[str], references: list[str]) -> dict:
     return _metric().compute(predictions=list(predictions), references=list(references))
 
 
+def score_file(predictions_file: str | os.PathLike, eval_file: str | os.PathLike) -> dict:
+    """Score a predictions file made elsewhere (one answer per line, the course's format) against a
+    question<TAB>place file, like the course's `evaluate_places`.
+
+    Returns {"accuracy", "correct", "total", "course_line", "predictions_file", "eval_file"}.
+    """
+    from .data import DataError, _read_lines, read_qa
+
+    references = [place for _, place in read_qa(eval_file, require_answers=True)]
+    predictions = _read_lines(predictions_file)
+    if len(predictions) != len(references):
+        raise DataError(
+            predictions_file,
+            None,
+            f"{len(predictions)} predictions for the {len(references)} questions of {eval_file}; "
+            "give the predictions of this file, one per line",
+        )
+    result = score(predictions, references)
+    return {
+        **result,
+        "course_line": course_line(result["correct"], result["total"]),
+        "predictions_file": str(predictions_file),
+        "eval_file": str(eval_file),
+    }
+
+
 def course_line(correct: int, total: int) -> str:
     """The line the course's scripts print, e.g. "Correct: 25 out of 500: 5.0%" (rounded to 2 decimals)."""
     return f"Correct: {correct} out of {total}: {round(100 * correct / total, 2)}%"

@@ -155,6 +155,24 @@ def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
     )
 
 
+def build_loader(
+    dataset, args: TrainArguments, batch_size: int, collate_fn, num_workers: int = 0
+) -> DataLoader:
+    """The per-process DataLoader: shuffled each epoch, or in file order (`shuffle=False`, the
+    course's trainer)."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=args.shuffle,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        persistent_workers=False,  # workers must see each epoch's transform
+        # Its own generator: drawing the iterator's base seed from the global RNG would shift every
+        # dropout mask of a resumed run (the iterator is rebuilt after load_state restores that RNG).
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+
+
 def _collator(args: TrainArguments, attention_type: str, block_size: int):
     if not args.packing:
         return PaddedCollator()
@@ -237,16 +255,12 @@ def train(
         raise ValueError(
             f"batch_size {args.batch_size} must be divisible by processes × accumulation = {world}"
         )
-    loader = DataLoader(
+    loader = build_loader(
         dataset,
+        args,
         batch_size=args.batch_size // world,
-        shuffle=args.shuffle,
         collate_fn=_CountingCollator(_collator(args, model.config.attention_type, block_size)),
         num_workers=data_args.num_workers,
-        persistent_workers=False,  # workers must see each epoch's transform
-        # Its own generator: drawing the iterator's base seed from the global RNG would shift every
-        # dropout mask of a resumed run (the iterator is rebuilt after load_state restores that RNG).
-        generator=torch.Generator().manual_seed(args.seed),
     )
     optimizer = build_optimizer(model, args)
     steps_per_epoch = math.ceil(

@@ -196,6 +196,38 @@ def test_evaluate_questions_only_file(tmp_path, hf_env, tiny_model, course_data,
     assert answers == text.split("\n")[:-1]
 
 
+def test_evaluate_scores_a_predictions_file_made_elsewhere(tmp_path, course_data, capsys):
+    dev = course_data / "birth_dev.tsv"
+    places = [line.split("\t")[1] for line in dev.read_text(encoding="utf-8").splitlines()]
+    # Right for the first 40 people, London for the rest: 40 + the Londoners among the rest.
+    predictions = places[:40] + ["London"] * (len(places) - 40)
+    expected = 40 + places[40:].count("London")
+    preds = _write(tmp_path / "preds.txt", "".join(p + "\n" for p in predictions))
+    score = tmp_path / "out" / "score.json"
+    argv = ["evaluate", "--predictions_file", str(preds), "--eval_file", str(dev)]
+    assert main([*argv, "--score_file", str(score)]) == 0
+    line = f"Correct: {expected} out of 500: {round(100 * expected / 500, 2)}%"
+    assert capsys.readouterr().out.strip() == line
+    record = json.loads(score.read_text(encoding="utf-8"))
+    assert (record["correct"], record["total"], record["course_line"]) == (expected, 500, line)
+    assert {"command", "git_commit", "date", "machine"} <= set(record["provenance"])
+
+    short = _write(tmp_path / "short.txt", "London\n" * 499)
+    argv = ["evaluate", "--predictions_file", str(short), "--eval_file", str(dev)]
+    assert main([*argv, "--score_file", str(tmp_path / "bad.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(short) in err and "499 predictions" in err
+    assert not (tmp_path / "bad.json").exists()  # nothing written for a failed score
+
+
+def test_evaluate_needs_exactly_one_of_model_and_predictions(tmp_path, tiny_model, course_data):
+    preds = _write(tmp_path / "preds.txt", "London\n")
+    for source in ([], ["--model_dir", str(tiny_model), "--predictions_file", str(preds)]):
+        with pytest.raises(SystemExit) as e:
+            main(["evaluate", *source, "--eval_file", str(course_data / "birth_dev.tsv")])
+        assert e.value.code == 2
+
+
 # ---------------------------------------------------------------------------- 4. data validate
 
 

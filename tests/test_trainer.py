@@ -25,10 +25,10 @@ from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from hf_knowgpt import KnowGPTForCausalLM, KnowGPTTokenizer
+from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
 from hf_knowgpt.schedules import LRSchedule, cs224n_lr_mult
-from hf_knowgpt.trainer import latest_checkpoint
+from hf_knowgpt.trainer import build_loader, build_optimizer, latest_checkpoint
 from hf_knowgpt.training_args import RECIPES, parse_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,6 +185,61 @@ def test_cs224n_recipe_finetune_after_pretraining_and_from_scratch():
     assert _course(after) == (10, 256, 6e-4, "cs224n", False)
     _, _, scratch = parse_args("finetune", [])
     assert _course(scratch) == (75, 256, 6e-4, "cs224n", False)
+
+
+def test_course_recipes_use_the_course_trainers_groups_and_order():
+    for recipe in ("cs224n", "cs224n_fast"):
+        for job, flags in (
+            ("pretrain", []),
+            ("finetune", []),
+            ("finetune", ["--pretrained_model", "p"]),
+        ):
+            t = parse_args(job, ["--recipe", recipe, *flags])[2]
+            assert (t.decay, t.shuffle) == ("course", False), (recipe, job, flags)
+    t = parse_args("pretrain", ["--recipe", "mixed"])[2]
+    assert (t.decay, t.shuffle) == ("linear", True)
+    t = parse_args("pretrain", ["--decay", "linear", "--shuffle", "true"])[2]  # flags win
+    assert (t.decay, t.shuffle) == ("linear", True)
+
+
+def test_weight_decay_groups():
+    model = KnowGPTForCausalLM(KnowGPTConfig(vocab_size=20, n_layer=2, n_head=2, n_embd=16))
+    names = {id(p): n for n, p in model.named_parameters()}
+
+    def decayed(decay: str) -> set[str]:
+        args = parse_args("pretrain", ["--decay", decay])[2]
+        groups = build_optimizer(model, args).param_groups
+        assert {g["weight_decay"] for g in groups} == {0.1, 0.0}
+        return {names[id(p)] for g in groups if g["weight_decay"] for p in g["params"]}
+
+    # The course: everything but biases (its "LayerNorm.weight" pattern matches no ln1/ln2/ln_f).
+    course = decayed("course")
+    assert course == {n for n in names.values() if not n.endswith(".bias")}
+    assert {
+        "transformer.tok_emb.weight",
+        "transformer.pos_emb",
+        "transformer.ln_f.weight",
+    } <= course
+    linear = decayed("linear")
+    assert "transformer.blocks.0.attn.qkv.weight" in linear and "lm_head.weight" in linear
+    assert not {"transformer.tok_emb.weight", "transformer.pos_emb"} & linear
+    assert not any(".ln" in n for n in linear)
+    with pytest.raises(ValueError, match="decay"):
+        build_optimizer(
+            model, SimpleNamespace(**{**vars(parse_args("pretrain", [])[2]), "decay": "all"})
+        )
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_loader_order(shuffle):
+    args = parse_args("pretrain", ["--shuffle", str(shuffle).lower()])[2]
+    loader = build_loader(list(range(10)), args, batch_size=4, collate_fn=list)
+    epochs = [sum(loader, []) for _ in range(2)]
+    assert all(sorted(e) == list(range(10)) for e in epochs)
+    if shuffle:
+        assert epochs[0] != list(range(10)) and epochs[0] != epochs[1]
+    else:  # the course: the file's order, every epoch
+        assert epochs == [list(range(10))] * 2
 
 
 def test_explicit_flags_override_the_recipe():
