@@ -74,8 +74,7 @@ def course_section(name: str = "cs224n.json", title: str | None = None) -> list[
         f"| {r['row']} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
         for r in d["rows"]
     ]
-    if d.get("rows_still_to_run"):
-        rows.append(f"| {', '.join(d['rows_still_to_run'])} | not run | | |")
+    rows += [f"| {row} | not run | | |" for row in d.get("rows_still_to_run", [])]
     return _table(
         title
         or "**The course's table on the real dev set** (budget-limited on 2 CPU cores, see each row)",

@@ -1,7 +1,9 @@
 """Recipes: the fast path computes the course's loss, and no recipe trains on a dev or test question."""
 
+import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -20,6 +22,7 @@ from hf_knowgpt.training_args import (
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_throughput import example_batches  # noqa: E402
+from reproduce_cs224n import _budget, _write  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +80,27 @@ def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
     ]
     corpus = "\n".join(t for t in texts if MASK_CHAR not in t)
     assert not [q for q in held_out if q in corpus]
+
+
+def test_reproduce_table_is_rewritten_after_every_row(tmp_path):
+    """A run stopped early keeps the rows it finished, and says which are missing."""
+    args = SimpleNamespace(
+        output=str(tmp_path / "table"), recipe="cs224n", pretrain_minutes=0, finetune_minutes=6,
+        data_dir="DATA",
+    )  # fmt: skip
+    row = {"row": "London baseline", "accuracy": 0.05, "correct": 25, "total": 500,
+           "published": "5.0 %", "budget": "no training"}  # fmt: skip
+    prov = {"command": "c", "git_commit": "g", "date": "d", "machine": "m", "wall_seconds": 1.0}
+    _write(args, Path("DATA/birth_dev.tsv"), [row], ["vanilla, pretrained + finetuned"], prov)
+    record = json.loads((tmp_path / "table.json").read_text())
+    assert record["rows"] == [row] and record["rows_still_to_run"] == [
+        "vanilla, pretrained + finetuned"
+    ]
+    assert (record["pretrain_minutes"], record["finetune_minutes"]) == (None, 6)
+    md = (tmp_path / "table.md").read_text()
+    assert "| London baseline | 5.0 % (25/500) |" in md
+    assert "still to run: vanilla, pretrained + finetuned" in md
+    assert "pretraining not cut" in md and "finetuning cut at 6 min" in md
+    _write(args, Path("DATA/birth_dev.tsv"), [row], [], prov)
+    assert "still to run" not in (tmp_path / "table.md").read_text()
+    assert _budget(0) == [] and _budget(7.5) == ["--max_minutes", "7.5"]

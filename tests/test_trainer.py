@@ -471,6 +471,21 @@ def test_killed_run_resumes_to_identical_weights(resume_runs):
     )
 
 
+def test_max_minutes_zero_is_no_budget(resume_runs, hf_env, tmp_path, reset_accelerate):
+    run = tmp_path / "run"
+    args = [
+        *TINY,
+        "--max_steps",
+        "3",
+        "--max_minutes",
+        "0",
+        "--data_dir",
+        str(resume_runs.data_dir),
+    ]
+    assert main(["pretrain", "--output_dir", str(run), *args]) == 0
+    assert json.loads((run / "run_info.json").read_text())["steps"] == 3
+
+
 # ---------------------------------------------------------------------------- 5-6. refusals
 
 

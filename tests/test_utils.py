@@ -24,3 +24,12 @@ def test_provenance_keeps_the_commit_a_run_started_from():
     assert record["git_commit"] == started and record["command"] == "knowgpt demo"
     assert record["wall_seconds"] == 12.3 and record["date"].endswith("UTC")
     assert provenance(commit="0123abc-dirty")["git_commit"] == "0123abc-dirty"
+
+
+def test_an_exported_tree_names_its_commit(monkeypatch, tmp_path):
+    """A copy of the tree on another machine has no (or a stale) .git: the variable names the commit."""
+    monkeypatch.delenv("KNOWGPT_GIT_COMMIT", raising=False)
+    assert git_commit(tmp_path) == "unknown"  # not a repository
+    monkeypatch.setenv("KNOWGPT_GIT_COMMIT", "3cc10ac4eb13")
+    assert git_commit(tmp_path) == "3cc10ac4eb13"
+    assert provenance()["git_commit"] == "3cc10ac4eb13"
