@@ -187,7 +187,8 @@ def block() -> str:
     parts += course_section(
         "cs224n_gpu.json",
         "**The course's recipe in full (650 epochs), on one GPU** (a lent H100; before the course "
-        "trainer's weight-decay groups and file order were matched, see below)",
+        "trainer's weight-decay groups and file order were matched, see below; the recorded commit "
+        "`e6329a2-dirty` is the tree of 3cc10ac, `results/cs224n_gpu_runs/README.md`)",
     )
     parts += time_to_accuracy_section() + storage_section()
     parts += throughput_section()
