@@ -4,7 +4,9 @@ pretrained + finetuned vanilla, synthesizer and Perceiver. Writes results/cs224n
 The faithful course pretraining is 650 epochs (≈18 h per variant on 2 CPU cores), so each pretraining is
 cut at `--pretrain_minutes` of training and finetunings at `--finetune_minutes` (0: not cut, the recipe's
 full epochs); every row records the recipe, its budget and the epochs it actually reached. The table is
-rewritten after every row, so a run stopped early keeps the rows it finished.
+rewritten after every row, so a run stopped early keeps the rows it finished. `--jobs N` runs N
+pretrainings at once as separate processes: one GPU has room for several of these small models
+(each row still records its own training time, then measured on a shared machine).
 
     python scripts/reproduce_cs224n.py --data_dir ../shared/data/cs224n --recipe cs224n_fast \\
         --pretrain_minutes 10 --finetune_minutes 6 [--variants vanilla,synthesizer,perceiver]
@@ -17,7 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -58,6 +63,24 @@ def _row(name: str, runs: list[dict], result: dict) -> dict:
     }
 
 
+def _pretrain_in_parallel(flags: dict[str, list[str]], jobs: int, work: Path) -> dict[str, str]:
+    """Run `knowgpt pretrain` with each variant's flags, `jobs` processes at a time; each logs to
+    work/<variant>_pretrain.log. Returns {variant: run directory}."""
+    work.mkdir(parents=True, exist_ok=True)
+
+    def one(variant: str) -> tuple[str, str]:
+        log = work / f"{variant}_pretrain.log"
+        cmd = [sys.executable, "-m", "hf_knowgpt.cli", "pretrain", *flags[variant]]
+        with open(log, "w", encoding="utf-8") as f:
+            rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
+        if rc:
+            raise RuntimeError(f"the {variant} pretraining failed (exit {rc}); see {log}")
+        return variant, flags[variant][flags[variant].index("--output_dir") + 1]
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return dict(pool.map(one, flags))
+
+
 def _budget(minutes: float) -> list[str]:
     """Trainer flags for a time cut (none for 0: the recipe's full epochs)."""
     return ["--max_minutes", str(minutes)] if minutes else []
@@ -77,6 +100,7 @@ def _write(a, dev: Path, rows: list[dict], todo: list[str], prov: dict) -> None:
             "recipe": a.recipe,
             "pretrain_minutes": a.pretrain_minutes or None,
             "finetune_minutes": a.finetune_minutes or None,
+            "pretrain_jobs": a.jobs,
             "data_dir": a.data_dir,
             "provenance": prov,
         },
@@ -92,7 +116,9 @@ def _write(a, dev: Path, rows: list[dict], todo: list[str], prov: dict) -> None:
         "| run | measured dev accuracy | course (published) | training budget of this measurement |\n"
         f"|---|---|---|---|\n{table}\n{unfinished}\nRecipe `{a.recipe}`; pretraining "
         f"{_cut(a.pretrain_minutes)} and finetuning {_cut(a.finetune_minutes)} (the course pretrains "
-        f"650 epochs).\n\n"
+        f"650 epochs)."
+        + (f" The pretrainings ran {a.jobs} at a time on this machine." if a.jobs > 1 else "")
+        + "\n\n"
         f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
         f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
     )
@@ -114,6 +140,7 @@ def main() -> None:
         metavar="VARIANT=RUN_DIR",
         help="use this finished pretraining run for VARIANT instead of pretraining again",
     )
+    p.add_argument("--jobs", type=int, default=1, help="pretrainings to run at once (processes)")
     p.add_argument("extra", nargs="*", help="more trainer flags after --")
     a = p.parse_args()
     start, commit = time.perf_counter(), git_commit()
@@ -143,6 +170,14 @@ def main() -> None:
             todo.remove(row["row"])
         _write(a, dev, rows, todo, provenance(time.perf_counter() - start, commit=commit))
 
+    def pretrain_flags(variant: str) -> list[str]:
+        out = ["--output_dir", str(work / f"{variant}_pretrain")]
+        return [*common, "--attention_type", variant, *_budget(a.pretrain_minutes), *out]
+
+    reuse = dict(item.split("=", 1) for item in a.reuse)
+    if a.jobs > 1:  # all pretrainings first, side by side; then the rows as below
+        todo_pretrain = {v: pretrain_flags(v) for v in variants if v not in reuse}
+        reuse.update(_pretrain_in_parallel(todo_pretrain, a.jobs, work))
     finished(_row("London baseline", [], london_baseline(dev)))
     scratch = _run("finetune", [*common, *ft, "--output_dir", str(work / "vanilla_scratch")])
     finished(
@@ -152,27 +187,14 @@ def main() -> None:
             evaluate_file(scratch["dir"] / "model", dev, device=device),
         )
     )
-    reuse = dict(item.split("=", 1) for item in a.reuse)
     for variant in variants:
-        if (
-            variant in reuse
-        ):  # a finished pretraining (e.g. the time-to-accuracy run): its own record
+        if variant in reuse:  # a finished pretraining, with its own record
             pre = {
                 "dir": Path(reuse[variant]),
                 **json.loads((Path(reuse[variant]) / "run_info.json").read_text()),
             }
         else:
-            pre = _run(
-                "pretrain",
-                [
-                    *common,
-                    "--attention_type",
-                    variant,
-                    *_budget(a.pretrain_minutes),
-                    "--output_dir",
-                    str(work / f"{variant}_pretrain"),
-                ],
-            )
+            pre = _run("pretrain", pretrain_flags(variant))
         fin = _run(
             "finetune",
             [

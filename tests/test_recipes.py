@@ -1,6 +1,7 @@
 """Recipes: the fast path computes the course's loss, and no recipe trains on a dev or test question."""
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -85,7 +86,7 @@ def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
 def test_reproduce_table_is_rewritten_after_every_row(tmp_path):
     """A run stopped early keeps the rows it finished, and says which are missing."""
     args = SimpleNamespace(
-        output=str(tmp_path / "table"), recipe="cs224n", pretrain_minutes=0, finetune_minutes=6,
+        output=str(tmp_path / "table"), recipe="cs224n", pretrain_minutes=0, finetune_minutes=6, jobs=1,
         data_dir="DATA",
     )  # fmt: skip
     row = {"row": "London baseline", "accuracy": 0.05, "correct": 25, "total": 500,
@@ -104,3 +105,28 @@ def test_reproduce_table_is_rewritten_after_every_row(tmp_path):
     _write(args, Path("DATA/birth_dev.tsv"), [row], [], prov)
     assert "still to run" not in (tmp_path / "table.md").read_text()
     assert _budget(0) == [] and _budget(7.5) == ["--max_minutes", "7.5"]
+
+
+@pytest.mark.slow
+def test_reproduce_runs_pretrainings_side_by_side(tmp_path, hf_env):
+    """`--jobs 2`: both pretrainings run as their own processes, then the table is built from them."""
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "table"
+    cmd = [sys.executable, str(root / "scripts" / "reproduce_cs224n.py"), "--data_dir",
+           str(root / "data" / "synthetic"), "--recipe", "cs224n", "--pretrain_minutes", "0",
+           "--finetune_minutes", "0", "--variants", "vanilla,perceiver", "--jobs", "2",
+           "--work_dir", str(tmp_path / "work"), "--output", str(out), "--",
+           "--max_steps", "2", "--n_embd", "32", "--n_head", "2", "--n_layer", "2"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=hf_env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["rows_still_to_run"] == [] and record["pretrain_jobs"] == 2
+    assert [r["row"] for r in record["rows"]][-2:] == [
+        "vanilla, pretrained + finetuned",
+        "perceiver, pretrained + finetuned",
+    ]
+    for variant in ("vanilla", "perceiver"):
+        info = json.loads((tmp_path / "work" / f"{variant}_pretrain" / "run_info.json").read_text())
+        assert (info["attention_type"], info["steps"]) == (variant, 2)
+        assert (tmp_path / "work" / f"{variant}_pretrain.log").is_file()
+    assert "ran 2 at a time" in out.with_suffix(".md").read_text()
