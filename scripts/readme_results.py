@@ -195,7 +195,7 @@ def block() -> str:
     parts += throughput_section(
         "throughput_gpu.json",
         "**Training throughput on one H100 GPU** (useful tokens/s, 20 timed steps; "
-        "`scripts/bench_throughput.py --steps 20`)",
+        "`scripts/bench_throughput.py --steps 20`; the same machine and tree as the GPU table)",
     )
     parts += confidence_section()
     return "\n".join([BEGIN, "", *parts, END])
