@@ -63,22 +63,21 @@ def _row(name: str, runs: list[dict], result: dict) -> dict:
     }
 
 
-def _pretrain_in_parallel(flags: dict[str, list[str]], jobs: int, work: Path) -> dict[str, str]:
+def _pretrain_in_parallel(flags: dict[str, list[str]], jobs: int, work: Path) -> None:
     """Run `knowgpt pretrain` with each variant's flags, `jobs` processes at a time; each logs to
-    work/<variant>_pretrain.log. Returns {variant: run directory}."""
+    work/<variant>_pretrain.log. Raises if one fails."""
     work.mkdir(parents=True, exist_ok=True)
 
-    def one(variant: str) -> tuple[str, str]:
+    def one(variant: str) -> None:
         log = work / f"{variant}_pretrain.log"
         cmd = [sys.executable, "-m", "hf_knowgpt.cli", "pretrain", *flags[variant]]
         with open(log, "w", encoding="utf-8") as f:
             rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
         if rc:
             raise RuntimeError(f"the {variant} pretraining failed (exit {rc}); see {log}")
-        return variant, flags[variant][flags[variant].index("--output_dir") + 1]
 
     with ThreadPoolExecutor(jobs) as pool:
-        return dict(pool.map(one, flags))
+        list(pool.map(one, flags))  # re-raises the first failure
 
 
 def _budget(minutes: float) -> list[str]:
@@ -170,14 +169,18 @@ def main() -> None:
             todo.remove(row["row"])
         _write(a, dev, rows, todo, provenance(time.perf_counter() - start, commit=commit))
 
+    def pretrain_dir(variant: str) -> str:
+        return str(work / f"{variant}_pretrain")
+
     def pretrain_flags(variant: str) -> list[str]:
-        out = ["--output_dir", str(work / f"{variant}_pretrain")]
+        out = ["--output_dir", pretrain_dir(variant)]
         return [*common, "--attention_type", variant, *_budget(a.pretrain_minutes), *out]
 
     reuse = dict(item.split("=", 1) for item in a.reuse)
     if a.jobs > 1:  # all pretrainings first, side by side; then the rows as below
-        todo_pretrain = {v: pretrain_flags(v) for v in variants if v not in reuse}
-        reuse.update(_pretrain_in_parallel(todo_pretrain, a.jobs, work))
+        todo_pretrain = [v for v in variants if v not in reuse]
+        _pretrain_in_parallel({v: pretrain_flags(v) for v in todo_pretrain}, a.jobs, work)
+        reuse.update({v: pretrain_dir(v) for v in todo_pretrain})
     finished(_row("London baseline", [], london_baseline(dev)))
     scratch = _run("finetune", [*common, *ft, "--output_dir", str(work / "vanilla_scratch")])
     finished(
