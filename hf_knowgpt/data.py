@@ -204,20 +204,60 @@ class DocumentTransform:
         return {"input_ids": torch.from_numpy(input_ids), "labels": torch.from_numpy(labels)}
 
 
+_WORD = re.compile(r"[\w'’-]+")
+_PARTICLES = frozenset("de da del der di do dos du la le of the van von y".split())
+
+
+def salient_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each named-entity-like span: a run of capitalised words one space apart,
+    lower-case particles allowed inside ("Rio de Janeiro", "Jacob Henry Studer")."""
+    words = [m.span() for m in _WORD.finditer(text)]
+    spans, i = [], 0
+    while i < len(words):
+        if not text[words[i][0]].isupper():
+            i += 1
+            continue
+        last = j = i
+        while j + 1 < len(words) and text[words[j][1] : words[j + 1][0]] == " ":
+            j += 1
+            word = text[words[j][0] : words[j][1]]
+            if word[0].isupper():
+                last = j
+            elif word not in _PARTICLES:
+                break
+        spans.append((words[i][0], words[last][1]))
+        i = last + 1
+    return spans
+
+
 class SpanCorruption(DocumentTransform):
     """CS224N span corruption: `prefix ⁇ suffix ⁇ masked □…` of a randomly truncated document.
 
     `window="prefix"` (the course) truncates to the document's start; `window="random"` takes
     the piece of length L anywhere in the document, so text past position 112 is seen too.
+    With `salient` > 0, that share of the examples masks a whole named entity of the piece
+    instead of a random span (salient span masking, Guu et al. 2020, "REALM"; Roberts et al. 2020
+    find it helps closed-book QA): the model then learns to write a name or place after the
+    second ⁇ from the rest of the text, which is what a question asks of it. Entities cut by the
+    piece's edge, or that occur twice in it (so could be copied), are not chosen.
     """
 
-    def __init__(self, tokenizer, block_size: int = 128, seed: int = 0, window: str = "prefix"):
+    def __init__(
+        self,
+        tokenizer,
+        block_size: int = 128,
+        seed: int = 0,
+        window: str = "prefix",
+        salient: float = 0.0,
+    ):
         super().__init__(tokenizer, block_size, seed)
         if window not in ("prefix", "random"):
             raise ValueError(f"window must be 'prefix' or 'random', got {window!r}")
         if int(block_size * 7 / 8) < 4:
             raise ValueError(f"block_size must be at least 5 for span corruption, got {block_size}")
-        self.window = window
+        if not 0.0 <= salient <= 1.0:
+            raise ValueError(f"salient must be a share in [0, 1], got {salient!r}")
+        self.window, self.salient = window, salient
 
     def draw(self, document: str, rng: np.random.Generator) -> str:
         length = min(
@@ -229,6 +269,18 @@ class SpanCorruption(DocumentTransform):
         piece = document[start : start + length]
         span = masked_length(length, rng)
         cut = int(rng.integers(0, length - span, endpoint=True))
+        if self.salient and rng.random() < self.salient:
+            whole = start == 0, start + length == len(document)  # is the piece's edge the text's?
+            entities = [
+                (b, e)
+                for b, e in salient_spans(piece)
+                if (b > 0 or whole[0])
+                and (e < length or whole[1])
+                and piece.count(piece[b:e]) == 1  # a name repeated in the piece is a mere copy
+            ]
+            if entities:
+                begin, end = entities[int(rng.integers(0, len(entities)))]
+                cut, span = begin, end - begin
         prefix, masked, suffix = piece[:cut], piece[cut : cut + span], piece[cut + span :]
         return prefix + MASK_CHAR + suffix + MASK_CHAR + masked
 
@@ -319,6 +371,7 @@ def pretraining_dataset(
     objective: str = "span",
     window: str = "prefix",
     extra_documents: list[str] | None = None,
+    salient: float = 0.0,
 ) -> Dataset:
     """Documents of the corpus with an on-the-fly transform giving `input_ids`, `labels` rows.
 
@@ -332,6 +385,7 @@ def pretraining_dataset(
             document); for "lm" also "stream" (the start after another document's tail).
         extra_documents: more lines; those containing ⁇ are used as they are (LM examples,
             labels on every non-PAD position, e.g. `question⁇place⁇`), the others as documents.
+        salient: for "span", the share of examples that mask a named entity (`SpanCorruption`).
     """
     docs = read_corpus(corpus_file)
     _check_documents(tokenizer, docs, corpus_file, block_size)
@@ -339,7 +393,9 @@ def pretraining_dataset(
     formatted = [MASK_CHAR in doc for doc in extra]
     _check_documents(tokenizer, extra, "extra_documents", block_size, formatted)
     if objective == "span":
-        transform: DocumentTransform = SpanCorruption(tokenizer, block_size, seed, window)
+        transform: DocumentTransform = SpanCorruption(tokenizer, block_size, seed, window, salient)
+    elif salient:
+        raise ValueError("salient span masking needs objective='span'")
     elif objective == "lm":
         transform = NextCharLM(tokenizer, block_size, seed, window, documents=docs)
     else:
@@ -462,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--objective", choices=["span", "lm"], default="span")
     parser.add_argument("--window", choices=list(NextCharLM.WINDOWS), default="prefix")
+    parser.add_argument(
+        "--salient", type=float, default=0.0, help="share of spans that are whole named entities"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
@@ -469,7 +528,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "charcorruption":
             tokenizer = KnowGPTTokenizer.from_corpus("\n".join(read_corpus(args.path)))
             dataset = pretraining_dataset(
-                args.path, tokenizer, args.block_size, args.seed, args.objective, args.window
+                args.path,
+                tokenizer,
+                args.block_size,
+                args.seed,
+                args.objective,
+                args.window,
+                salient=args.salient,
             )
         else:
             corpus = args.corpus or args.path.with_name("wiki.txt")

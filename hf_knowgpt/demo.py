@@ -122,7 +122,7 @@ def run_demo(
         ],
     )
     dev = data_dir / "birth_dev.tsv"
-    models = {  # the demo recipe mixes the train questions into pretraining: it answers directly
+    models = {  # pretraining alone never sees a question: it shows what finetuning adds
         "finetuned without pretraining": scratch,
         "pretrained, not finetuned": pretrained,
         "pretrained + finetuned": finetuned,
@@ -173,9 +173,11 @@ def run_demo(
         f"# knowgpt demo ({attention_type})\n\n{table}\n\nPretraining: {pre_info['train_minutes']} min "
         f"({pre_info['epochs']} epochs) on {n_people} synthetic people x {variants} biographies; "
         f"finetuning {finetune_epochs} epochs.\n\n"
-        "Dev storage (`knowgpt probe`): dev people whose biography the model completes with the birth "
-        "place. Storage without accuracy: the facts are in the weights, but the questions cannot reach "
-        "them.\n\n"
+        "Dev storage (`knowgpt probe`): dev people whose biography, cut before the birth place, the "
+        "model continues with it. Storage without accuracy: the facts are in the weights, but the "
+        "questions cannot reach them. A model pretrained on salient span masking (the `demo` recipe) "
+        "practises writing a masked place after ⁇ more than continuing a text with it, so this probe "
+        "undercounts what it holds.\n\n"
         f"Command: `{p['command']}`; commit {p['git_commit']}; {p['date']}; {p['machine']}; "
         f"wall time {p['wall_seconds']} s.\n",
     )

@@ -129,6 +129,7 @@ def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int
         data_args.objective,
         data_args.window,
         extra or None,
+        data_args.salient_spans,
     )
     return dataset, block_size
 

@@ -70,6 +70,13 @@ class DataArguments:
             " after another document's tail)"
         },
     )
+    salient_spans: float = field(
+        default=0.0,
+        metadata={
+            "help": "span objective: share of examples that mask a whole named entity (a run of "
+            "capitalised words) instead of a random span"
+        },
+    )
     mix_qa: bool = field(
         default=False, metadata={"help": "interleave the train QA pairs into pretraining"}
     )
@@ -186,12 +193,17 @@ RECIPES: dict[str, dict[str, dict]] = {
     "mixed_lm": {"pretrain": {**_MIXED_PRETRAIN, "objective": "lm"}, **_finetune("cosine", packing=True)},
     # mixed + knowledge augmentation: two sentence-shuffled copies of every biography.
     "augmented": {"pretrain": {**_MIXED_PRETRAIN, "augment": 2}, **_finetune("cosine", packing=True)},
-    # The demo: a few CPU minutes on synthetic biographies. LM on each biography's start (where the name is),
-    # one sentence-shuffled copy, the train QA pairs mixed in, no dropout; a smaller model (see demo.py).
+    # Salient span masking: span corruption whose masked span is a whole named entity (a place, a
+    # name, a month), so pretraining practises writing a fact after ⁇ from the rest of the text,
+    # as the questions ask. The train QA pairs are not mixed in: finetuning teaches the question.
+    "salient": {"pretrain": {**_MIXED_PRETRAIN, "mix_qa": False, "qa_repeats": 1, "salient_spans": 1.0},
+                **_finetune("cosine", packing=True)},
+    # The demo: a few CPU minutes on synthetic biographies. Salient span masking on each biography's
+    # start (where the name is), one sentence-shuffled copy, no dropout; a smaller model (see demo.py).
     "demo": {
         "pretrain": dict(
             num_epochs=1000, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True,
-            objective="lm", window="prefix", mix_qa=True, qa_repeats=2, augment=1, dropout=0.0,
+            objective="span", salient_spans=1.0, window="prefix", augment=1, dropout=0.0,
             warmup_steps=50,
         ),
         "finetune": dict(num_epochs=10, batch_size=64, learning_rate=6e-4, lr_schedule="cosine", packing=True,
@@ -245,5 +257,5 @@ def apply_recipe(
 
 # Arguments with a non-None default that a recipe may still override when the user did not pass them.
 _DEFAULTED = {
-    "window", "mix_qa", "qa_repeats", "augment", "warmup_steps", "objective", "dropout", "decay", "shuffle"
+    "window", "mix_qa", "qa_repeats", "salient_spans", "augment", "warmup_steps", "objective", "dropout", "decay", "shuffle"
 }  # fmt: skip

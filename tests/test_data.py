@@ -21,6 +21,7 @@ from hf_knowgpt.data import (
     prompts_dataset,
     read_corpus,
     read_qa,
+    salient_spans,
     set_epoch,
 )
 from hf_knowgpt.tokenization_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer
@@ -127,6 +128,62 @@ def test_dataloader_workers_give_the_same_examples(tmp_path, wiki, tok):
     # One document, 48 indices: each index must have its own random stream.
     assert len({tuple(row) for row in serial.tolist()}) >= 44
     assert (draw(2, 1) != serial).any(dim=1).float().mean() > 0.9
+
+
+def test_salient_spans_are_runs_of_capitalised_words():
+    text = (
+        "Jacob Henry Studer (26 February 1840 Columbus, Ohio - 1904 Rio de Janeiro) was a printer ."
+    )
+    assert [text[b:e] for b, e in salient_spans(text)] == [
+        "Jacob Henry Studer", "February", "Columbus", "Ohio", "Rio de Janeiro"
+    ]  # fmt: skip
+    assert salient_spans("born in the town of the river") == []
+    text = "Émile Zola, of the Order of Merit"
+    assert [text[b:e] for b, e in salient_spans(text)] == ["Émile Zola", "Order of Merit"]
+
+
+@pytest.mark.parametrize("window", ["prefix", "random"])
+def test_salient_span_masking_masks_whole_entities(data_dir, wiki, tok, window):
+    """salient=1 masks, in the course's piece, a whole entity that the piece's edge does not cut and
+    that occurs once in the piece, whenever there is one; salient=0 draws the course's examples."""
+    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, window=window, salient=1.0)
+    course = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, window=window)
+    same_course = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, window=window, salient=0.0)
+    assert torch.equal(same_course[:]["input_ids"], course[:]["input_ids"])
+    entity_masked = 0
+    for doc, text, plain in zip(
+        wiki,
+        decode_rows(tok, dataset[:]["input_ids"]),
+        decode_rows(tok, course[:]["input_ids"]),
+        strict=True,
+    ):
+        prefix, masked, suffix = split_span(text)
+        piece = prefix + masked + suffix
+        assert piece == "".join(split_span(plain)[:3])  # the course's piece, masked elsewhere
+        if doc.count(piece) > 1:  # a short random piece: where it was cut is ambiguous
+            continue
+        start = doc.find(piece)
+        assert doc[start : start + len(piece)] == piece
+        whole = [
+            piece[b:e]
+            for b, e in salient_spans(piece)
+            if (b > 0 or start == 0)  # an entity at an edge of the piece may go on past it
+            and (e < len(piece) or start + e == len(doc))
+            and piece.count(piece[b:e]) == 1
+        ]
+        if whole:
+            assert masked in whole
+            entity_masked += 1
+        else:
+            assert text == plain
+    assert entity_masked / len(wiki) > 0.6
+
+
+def test_salient_span_masking_needs_span_corruption(data_dir, tok):
+    with pytest.raises(ValueError, match="objective='span'"):
+        pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, objective="lm", salient=0.5)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, salient=1.5)
 
 
 def test_random_window_reaches_past_the_prefix(data_dir, wiki, tok):
