@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from .collators import PAD_ID
+from .tokenization_knowgpt import MASK_CHAR
 
 QUESTION = re.compile(r"Where was (.+) born\?")
 
@@ -34,12 +35,16 @@ class StorageCase:
 
 
 def storage_cases(
-    documents: list[str], pairs: list[tuple[str, str]], block_size: int
+    documents: list[str], pairs: list[tuple[str, str]], block_size: int, cloze: bool = False
 ) -> list[StorageCase]:
     """The probe's cases: questions whose person has a biography that mentions the answer early.
 
     A person is skipped when no document begins with the name (followed by a non-letter), when
     the document never mentions the answer, or when prefix + answer do not fit in `block_size`.
+    With `cloze`, the case is a span-corruption row instead, the place blanked out: the
+    biography's first int(block_size * 7 / 8) characters (all the course ever shows) as
+    `before ⁇ after ⁇`, and the answer is what comes next. That is how a model pretrained on span
+    corruption practises recalling a fact; people whose place lies past that cut are skipped.
     """
     key = 3  # documents indexed by their first characters; shorter names search them all
     by_start: dict[str, list[str]] = {}
@@ -61,7 +66,11 @@ def storage_cases(
             None,
         )
         at = -1 if biography is None else biography.find(answer)
-        if at > 0 and at + len(answer) <= block_size:
+        end = at + len(answer)
+        if cloze and at > 0 and end <= int(block_size * 7 / 8):
+            after = biography[end : int(block_size * 7 / 8)]
+            cases.append(StorageCase(name, biography[:at] + MASK_CHAR + after + MASK_CHAR, answer))
+        elif not cloze and at > 0 and end <= block_size:
             cases.append(StorageCase(name, biography[:at], answer))
     return cases
 
@@ -119,12 +128,17 @@ def storage_accuracy(model, tokenizer, cases: list[StorageCase], batch_size: int
     return {"storage": sum(hits) / max(len(hits), 1), "stored": sum(hits), "probed": len(hits)}
 
 
-def probe_file(model_dir, corpus_file, qa_file, prompt: str | None = None) -> dict:
+def probe_file(
+    model_dir, corpus_file, qa_file, prompt: str | None = None, cloze: bool = False
+) -> dict:
     """Storage of the people of `qa_file` (question, tab, answer) in the model at `model_dir`.
 
     With `prompt` (a template with `{name}`), the model reads that text instead of each person's
-    biography from `corpus_file` (which may then be None).
+    biography from `corpus_file` (which may then be None). With `cloze`, it fills the place's blank
+    in the biography's span-corruption form (`storage_cases`).
     """
+    if prompt is not None and cloze:
+        raise ValueError("give a prompt or cloze, not both")
     from .data import read_corpus, read_qa
     from .evaluation import load_model
 
@@ -135,7 +149,7 @@ def probe_file(model_dir, corpus_file, qa_file, prompt: str | None = None) -> di
         cases = prompt_cases(pairs, prompt, block_size)
         tokenizer.encode_chars(prompt.replace("{name}", ""))  # unknown characters: a clear error
     else:
-        cases = storage_cases(read_corpus(corpus_file), pairs, block_size)
+        cases = storage_cases(read_corpus(corpus_file), pairs, block_size, cloze=cloze)
     if not cases:
         where = "in the prompt's block" if prompt is not None else "early in their biography"
         raise ValueError(f"{qa_file}: no person's answer can be probed {where}")
@@ -159,12 +173,20 @@ def main(argv: list[str] | None = None) -> int:
         help="probe with this text instead of the biography, {name} filled in, "
         "e.g. '{name}. {name} was born in '",
     )
+    p.add_argument(
+        "--cloze",
+        action="store_true",
+        help="blank the place out of the biography (`before⁇after⁇`, as span corruption does) "
+        "and ask the model to fill it in, instead of continuing the biography",
+    )
     p.add_argument("--output_file", help="also write the result as JSON, with its provenance")
     a = p.parse_args(argv)
     if a.corpus_file is None and a.prompt is None:
         p.error("give --corpus_file (probe with the biographies) or --prompt")
+    if a.cloze and (a.prompt is not None or a.corpus_file is None):
+        p.error("--cloze probes the biographies: give --corpus_file and no --prompt")
     start = time.perf_counter()
-    result = probe_file(a.model_dir, a.corpus_file, a.qa_file, prompt=a.prompt)
+    result = probe_file(a.model_dir, a.corpus_file, a.qa_file, prompt=a.prompt, cloze=a.cloze)
     print(
         f"Stored: {result['stored']} out of {result['probed']} probed "
         f"({result['questions']} questions): {100 * result['storage']:.1f}%"
@@ -174,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             model_dir=str(a.model_dir),
             qa_file=str(a.qa_file),
             **({"prompt": a.prompt} if a.prompt is not None else {}),
+            **({"cloze": True} if a.cloze else {}),
             provenance=provenance(time.perf_counter() - start),
         )
         atomic_write_json(a.output_file, result)

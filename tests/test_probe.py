@@ -84,6 +84,23 @@ def test_cases_cut_each_biography_before_the_birth_place():
     ]
 
 
+def test_cloze_cases_blank_the_place_out_of_the_visible_biography():
+    """The span-corruption form: the first 7/8 of a block, the place replaced by ⁇, then ⁇."""
+    docs = [
+        "Ada Lovelace was born in London and died there .",
+        "Carl Nielsen was a Danish composer and conductor, born in Odense .",
+    ]
+    pairs = [(question("Ada Lovelace"), "London"), (question("Carl Nielsen"), "Odense")]
+    cases = storage_cases(docs, pairs, block_size=64, cloze=True)  # shows 56 characters
+    assert cases == [
+        StorageCase("Ada Lovelace", "Ada Lovelace was born in ⁇ and died there .⁇", "London")
+    ]  # Odense ends at character 64, past the 56 the course shows
+    long = storage_cases(docs, pairs, block_size=128, cloze=True)
+    assert long[1] == StorageCase(
+        "Carl Nielsen", "Carl Nielsen was a Danish composer and conductor, born in ⁇ .⁇", "Odense"
+    )
+
+
 def test_probe_agrees_with_greedy_generation_case_by_case():
     model, tokenizer, docs = _memorised()
     pairs = [(question(n), p) for n, p in LEARNED + UNSEEN]
@@ -158,6 +175,13 @@ def test_probe_command_prints_and_writes_json(tmp_path, capsys):
     assert json.loads(out.read_text())["prompt"] == "{name} was a painter born in "
     with pytest.raises(SystemExit):  # neither a corpus nor a prompt
         main(["probe", "--model_dir", str(tmp_path), *dev])
+
+    # Fill-in-the-blank: runs on the biographies and is recorded as such.
+    assert main(["probe", *flags, *dev, "--cloze", "--output_file", str(out)]) == 0
+    assert f"out of {len(pairs)} probed" in capsys.readouterr().out
+    assert json.loads(out.read_text())["cloze"] is True
+    with pytest.raises(SystemExit):  # a cloze probe reads the biographies, not a prompt
+        main(["probe", "--model_dir", str(tmp_path), *dev, "--cloze", *prompt])
     capsys.readouterr()
 
     # A missing file: one line naming it, non-zero exit, no JSON written.
