@@ -12,7 +12,13 @@ import logging
 import time
 from pathlib import Path
 
-from .evaluation import course_line, evaluate_file, london_baseline
+from .evaluation import (
+    course_line,
+    evaluate_file,
+    fisher_greater,
+    london_baseline,
+    wilson_interval,
+)
 from .probe import probe_file
 from .synthetic import generate
 from .trainer import train
@@ -130,18 +136,25 @@ def run_demo(
     rows = {"London baseline": london_baseline(dev)}
     for name, run in models.items():
         rows[name] = evaluate_file(run / "model", dev, run / "dev_predictions.txt")
-        rows[name]["storage"] = probe_file(run / "model", data_dir / "wiki.txt", dev)
+        for key, cloze in (("storage", False), ("cloze_storage", True)):
+            rows[name][key] = probe_file(run / "model", data_dir / "wiki.txt", dev, cloze=cloze)
     pre_info = json.loads((pretrained / "run_info.json").read_text())
+    with_pre, without = rows["pretrained + finetuned"], rows["finetuned without pretraining"]
     results = {
         "rows": {
             k: {
                 "accuracy": v["accuracy"],
                 "correct": v["correct"],
                 "total": v["total"],
-                **({"storage": v["storage"]} if "storage" in v else {}),
+                "ci95": list(wilson_interval(v["correct"], v["total"])),
+                **{key: v[key] for key in ("storage", "cloze_storage") if key in v},
             }
             for k, v in rows.items()
         },
+        # One-sided Fisher exact test: pretrained + finetuned no better than without pretraining.
+        "p_value_pretraining_helps": fisher_greater(
+            with_pre["correct"], with_pre["total"], without["correct"], without["total"]
+        ),
         "attention_type": attention_type,
         "n_people": n_people,
         "variants": variants,
@@ -152,18 +165,21 @@ def run_demo(
         "finetune_epochs": finetune_epochs,
         "provenance": provenance(time.perf_counter() - start, commit=commit),
     }
+
+    def stored(v: dict | None) -> str:
+        return f"{100 * v['storage']:.1f} % ({v['stored']}/{v['probed']})" if v else "-"
+
     table = "\n".join(
-        ["| model | dev accuracy | correct | dev storage |", "|---|---|---|---|"]
+        [
+            "| model | dev accuracy | correct | 95 % interval | dev storage: continues the "
+            "biography | dev storage: fills in the blank |",
+            "|---|---|---|---|---|---|",
+        ]
         + [
             f"| {k} | {100 * v['accuracy']:.1f} % | {v['correct']}/{v['total']} | "
-            + (
-                f"{100 * v['storage']['storage']:.1f} % ({v['storage']['stored']}/"
-                f"{v['storage']['probed']})"
-                if "storage" in v
-                else "-"
-            )
-            + " |"
-            for k, v in rows.items()
+            f"{100 * v['ci95'][0]:.1f}-{100 * v['ci95'][1]:.1f} % | {stored(v.get('storage'))} | "
+            f"{stored(v.get('cloze_storage'))} |"
+            for k, v in results["rows"].items()
         ]
     )
     p = results["provenance"]
@@ -172,12 +188,12 @@ def run_demo(
         out / "demo_results.md",
         f"# knowgpt demo ({attention_type})\n\n{table}\n\nPretraining: {pre_info['train_minutes']} min "
         f"({pre_info['epochs']} epochs) on {n_people} synthetic people x {variants} biographies; "
-        f"finetuning {finetune_epochs} epochs.\n\n"
+        f"finetuning {finetune_epochs} epochs. Pretrained + finetuned against finetuned without "
+        f"pretraining: one-sided Fisher exact p = {results['p_value_pretraining_helps']:.3g}.\n\n"
         "Dev storage (`knowgpt probe`): dev people whose biography, cut before the birth place, the "
-        "model continues with it. Storage without accuracy: the facts are in the weights, but the "
-        "questions cannot reach them. A model pretrained on salient span masking (the `demo` recipe) "
-        "practises writing a masked place after ⁇ more than continuing a text with it, so this probe "
-        "undercounts what it holds.\n\n"
+        "model continues with it; and (`--cloze`) whose biography, the place blanked out as span "
+        "corruption does, it fills in with it. Storage without accuracy: the facts are in the "
+        "weights, but the questions cannot reach them. 95 % intervals: Wilson.\n\n"
         f"Command: `{p['command']}`; commit {p['git_commit']}; {p['date']}; {p['machine']}; "
         f"wall time {p['wall_seconds']} s.\n",
     )

@@ -491,11 +491,16 @@ def _log(accelerator, bar, state, schedule, window, epoch: float) -> None:
 
 
 def _eval_set(eval_file: str | None, corpus_file: str | None, tokenizer, block_size: int):
-    """Questions, answers and the storage probe's cases (none without a corpus)."""
+    """Questions, answers and the storage probe's cases, by continuation and by filling in the
+    blank (none without a corpus)."""
     if not eval_file:
         raise ValueError("mid-run evaluation needs --eval_file (or a data_dir with birth_dev.tsv)")
     pairs = read_qa(eval_file, tokenizer, block_size, require_answers=True)
-    cases = storage_cases(read_corpus(corpus_file), pairs, block_size) if corpus_file else []
+    docs = read_corpus(corpus_file) if corpus_file else []
+    cases = {
+        key: storage_cases(docs, pairs, block_size, cloze=cloze) if docs else []
+        for key, cloze in (("dev_storage", False), ("dev_cloze_storage", True))
+    }
     return [q for q, _ in pairs], [a for _, a in pairs], cases
 
 
@@ -515,21 +520,20 @@ def _evaluate_during_training(accelerator, model, tokenizer, eval_set, state, ou
             "train_minutes": round(state["train_seconds"] / 60, 3),
             "dev_accuracy": result["accuracy"],
         }
-        if cases:
-            probe = storage_accuracy(unwrapped, tokenizer, cases)
-            record.update(dev_storage=probe["storage"], storage_probed=probe["probed"])
+        for key, key_cases in cases.items():
+            if key_cases:
+                probe = storage_accuracy(unwrapped, tokenizer, key_cases)
+                record.update({key: probe["storage"], f"{key}_probed": probe["probed"]})
         record["eval_seconds"] = round(time.perf_counter() - t0, 2)
-        accelerator.log(
-            {f"eval/{k}": record[k] for k in ("dev_accuracy", "dev_storage") if k in record},
-            step=state["step"],
-        )
+        keys = ("dev_accuracy", "dev_storage", "dev_cloze_storage")
+        accelerator.log({f"eval/{k}": record[k] for k in keys if k in record}, step=state["step"])
         with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
         logger.info(
             "step %d: dev accuracy %.2f%%, storage %s",
             state["step"],
             100 * result["accuracy"],
-            f"{100 * record['dev_storage']:.2f}%" if cases else "n/a",
+            f"{100 * record['dev_storage']:.2f}%" if "dev_storage" in record else "n/a",
         )
     accelerator.wait_for_everyone()
 

@@ -48,22 +48,29 @@ def demo_section() -> list[str]:
     if d is None:
         return []
 
-    def storage(r: dict) -> str:
-        s = r.get("storage")
+    def storage(r: dict, key: str) -> str:
+        s = r.get(key)
         return f"{_pct(s['storage'])} ({s['stored']}/{s['probed']})" if s else "-"
 
     rows = [
-        f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {storage(r)} |"
+        f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | "
+        f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])} | {storage(r, 'storage')} | {storage(r, 'cloze_storage')} |"
         for name, r in d["rows"].items()
     ]
-    return _table(
+    lines = _table(
         f"**The demo** (`knowgpt demo`, synthetic corpus: {d['n_people']} people × {d.get('variants', 1)} "
         f"biographies, {d['pretrain_minutes']} min pretraining, wall time {d['provenance']['wall_seconds']:.0f} s)",
-        "model | synthetic dev accuracy | dev storage (completes the biography with the place)",
+        "model | synthetic dev accuracy | 95 % interval (Wilson) | dev storage: continues the biography "
+        "with the place | dev storage: fills the place's blank in",
         rows,
         d["provenance"],
         "results/demo.json",
     )
+    p = d["p_value_pretraining_helps"]
+    return lines[:-1] + [
+        f"Pretrained + finetuned against finetuned without pretraining: one-sided Fisher exact p = {p:.3g}.",
+        "",
+    ]
 
 
 def course_section(name: str = "cs224n.json", title: str | None = None) -> list[str]:
@@ -120,9 +127,12 @@ def time_to_accuracy_section() -> list[str]:
             f"{_pct(p['dev_accuracy'])} ({p['train_minutes']:.0f})" for p in d["points"]
         )
         storage = ", ".join(_pct(p["dev_storage"]) for p in d["points"] if "dev_storage" in p)
+        cloze = ", ".join(
+            _pct(p["dev_cloze_storage"]) for p in d["points"] if "dev_cloze_storage" in p
+        )
         lines.append(
             f"| {d['recipe']} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} "
-            f"| {storage or 'not probed'} |"
+            f"| {storage or 'not probed'}{'; fills in the blank: ' + cloze if cloze else ''} |"
         )
     lines += [
         "",

@@ -2,7 +2,8 @@
 
 Recipes that mix the train QA pairs into pretraining (`mixed`, `augmented`) answer questions directly, so dev
 accuracy is measured every `--eval_minutes` of training (greedy batched decoding, not counted in the budget).
-Other recipes (`cs224n`, `cs224n_fast`) pretrain for the budget, then finetune, and give one point.
+Other recipes (`cs224n`, `cs224n_fast`, `salient`) pretrain for the budget, then finetune, and give one
+point.
 Each point also has dev storage (`hf_knowgpt.probe`): the share of dev people whose biography the model
 completes with the birth place. Storage without accuracy means the facts are in, but not extractable.
 
@@ -30,6 +31,7 @@ from hf_knowgpt.training_args import RECIPES, parse_args  # noqa: E402
 from hf_knowgpt.utils import atomic_write_json, git_commit, provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+STORAGE = ("dev_storage", "dev_cloze_storage")  # the probe by continuation, and by filling in
 
 
 def _run(job: str, flags: list[str]) -> Path:
@@ -70,7 +72,7 @@ def curve(args, run_dir: Path, dev: Path) -> list[dict]:
     pretrained = _run("pretrain", pre_flags)
     records = [json.loads(line) for line in (pretrained / "metrics.jsonl").read_text().splitlines()]
     points = [
-        {k: r[k] for k in ("train_minutes", "dev_accuracy", "dev_storage", "step") if k in r}
+        {k: r[k] for k in ("train_minutes", "dev_accuracy", *STORAGE, "step") if k in r}
         for r in records
         if "dev_accuracy" in r
     ]
@@ -88,8 +90,9 @@ def curve(args, run_dir: Path, dev: Path) -> list[dict]:
         "dev_accuracy": result["accuracy"],
         "step": info["steps"],
     }
-    if points and "dev_storage" in points[-1]:
-        point["dev_storage"] = points[-1]["dev_storage"]  # of the pretrained model
+    for key in STORAGE:  # of the pretrained model
+        if points and key in points[-1]:
+            point[key] = points[-1][key]
     return [point]
 
 
@@ -101,15 +104,19 @@ def plot(points, baseline: float, scratch: float | None, title: str, path: Path)
         "o-",
         label=f"{title}: dev accuracy",
     )
-    stored = [p for p in points if "dev_storage" in p]
-    if stored:
-        ax.plot(
-            [p["train_minutes"] for p in stored],
-            [100 * p["dev_storage"] for p in stored],
-            "s--",
-            color="tab:green",
-            label="dev storage (completes the biography with the place)",
-        )
+    for key, style, color, label in (
+        ("dev_storage", "s--", "tab:green", "dev storage (completes the biography with the place)"),
+        ("dev_cloze_storage", "^--", "tab:olive", "dev storage (fills the place's blank in)"),
+    ):
+        stored = [p for p in points if key in p]
+        if stored:
+            ax.plot(
+                [p["train_minutes"] for p in stored],
+                [100 * p[key] for p in stored],
+                style,
+                color=color,
+                label=label,
+            )
     ax.axhline(
         100 * baseline, color="gray", ls="--", label=f"London baseline ({100 * baseline:.1f} %)"
     )
@@ -172,7 +179,7 @@ def main() -> None:
     }
     atomic_write_json(out / f"{name}.json", result)
     for pt in points:
-        storage = f"  storage {100 * pt['dev_storage']:5.1f} %" if "dev_storage" in pt else ""
+        storage = "".join(f"  {key[4:]} {100 * pt[key]:5.1f} %" for key in STORAGE if key in pt)
         print(f"{pt['train_minutes']:7.2f} min  dev {100 * pt['dev_accuracy']:5.1f} %{storage}")
 
 

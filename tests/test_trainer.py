@@ -486,6 +486,22 @@ def test_max_minutes_zero_is_no_budget(resume_runs, hf_env, tmp_path, reset_acce
     assert json.loads((run / "run_info.json").read_text())["steps"] == 3
 
 
+def test_mid_run_evaluation_records_accuracy_and_both_storage_probes(
+    hf_env, tmp_path, reset_accelerate
+):
+    run = tmp_path / "run"
+    data = ROOT / "data" / "synthetic"
+    args = [*TINY, "--max_steps", "2", "--eval_steps", "2", "--data_dir", str(data)]
+    assert main(["pretrain", "--output_dir", str(run), *args]) == 0
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "dev_accuracy" in r]
+    assert [r["step"] for r in evals] == [2]
+    for r in evals:
+        for key in ("dev_accuracy", "dev_storage", "dev_cloze_storage"):
+            assert 0 <= r[key] <= 1, (key, r)
+        assert r["dev_storage_probed"] > 0 and r["dev_cloze_storage_probed"] > 0
+
+
 # ---------------------------------------------------------------------------- 5-6. refusals
 
 
