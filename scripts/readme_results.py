@@ -155,7 +155,8 @@ def storage_section() -> list[str]:
     lines = [
         "**Stored or not** (`knowgpt probe`): people whose biography, cut before the "
         "birth place, the model completes with it; with a prompt, people whose name in those "
-        "words it completes with the place",
+        "words it completes with the place; with `--cloze`, people whose biography, the place "
+        "blanked out as span corruption does (`before⁇after⁇`), it fills in with the place",
         "",
         "| model | people of | probed with | stored | source |",
         "|---|---|---|---|---|",
@@ -163,6 +164,7 @@ def storage_section() -> list[str]:
     for path in runs:
         d = json.loads(path.read_text(encoding="utf-8"))
         probe = f"`{d['prompt']}`" if "prompt" in d else "biography"
+        probe += ", place blanked (`--cloze`)" if d.get("cloze") else ""
         lines.append(
             f"| `{d['model_dir']}` | {_corpus(d['qa_file'])} {Path(d['qa_file']).name} | {probe} | {_pct(d['storage'])} "
             f"({d['stored']}/{d['probed']}) | `{path.relative_to(ROOT)}`, {d['provenance']['date']} |"
