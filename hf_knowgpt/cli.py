@@ -19,7 +19,8 @@ USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for ea
   baseline   --eval_file F [--answer London]: always answer the same place
   demo       the main job: pretrain, finetune and evaluate on the built-in synthetic corpus
   probe      --model_dir D --corpus_file wiki.txt --qa_file F: share of biographies it completes with the place
-             (--prompt '{name} was born in ' instead of --corpus_file: the same people asked in fixed words)
+             (--prompt '{name} was born in ' instead of --corpus_file: the same people asked in fixed words;
+              --cloze: the place blanked out of the biography, to be filled in)
   report     RUN_DIR: plots (accuracy vs coverage, reliability, training curves) and a summary
   export     RUN_OR_MODEL_DIR FOLDER: the folder `push` would upload
   push       RUN_OR_MODEL_DIR REPO_ID: publish to the Hugging Face Hub

@@ -50,9 +50,8 @@ def run_demo(
 
     Args:
         output_dir: where the corpus, the three runs and `demo_results.{md,json}` go.
-        pretrain_minutes: training-time budget of the pretraining (8 minutes: the demo stays
-            under 10 minutes on 2 CPU cores; with 5, pretrained + finetuned answered 4-6 of the 40
-            dev questions, with 8, 12; results/demo_diagnostics).
+        pretrain_minutes: training-time budget of the pretraining (8 minutes keep the demo under
+            10 on 2 CPU cores; results/demo_diagnostics compares runs of 5 and 8).
         finetune_epochs: epochs of both finetunings.
         n_people: size of the synthetic corpus (train_share train questions, 20 % dev, the rest
             test questions). 200 people are about what the small model stores in 8 CPU minutes.
