@@ -338,7 +338,14 @@ def test_two_process_cpu_run(tmp_path, hf_env, tiny_data_dir):
         "--data_dir",
         str(tiny_data_dir),
     ]
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    try:
+        proc = subprocess.run(
+            cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired as e:  # a hang: show where both ranks were
+        err = e.stderr.decode() if isinstance(e.stderr, bytes) else e.stderr or ""
+        files = sorted(str(p.relative_to(run)) for p in run.rglob("*")) if run.exists() else []
+        pytest.fail(f"the 2-process run hung; files: {files}\nstderr tail:\n{_tail(err)}")
     assert proc.returncode == 0, _tail(proc.stderr)
 
     info = json.loads((run / "run_info.json").read_text())
