@@ -18,7 +18,7 @@ what=${1:?start, status or collect}
 run() {  # name, then reproduce_cs224n.py flags
     local name=$1
     shift
-    setsid nohup python scripts/reproduce_cs224n.py --data_dir "$DATA" --recipe cs224n \
+    setsid nohup python3 scripts/reproduce_cs224n.py --data_dir "$DATA" --recipe cs224n \
         --pretrain_minutes 0 --finetune_minutes 0 --work_dir "$W/$name" "$@" \
         >"$W/$name.log" 2>&1 </dev/null &
 }
