@@ -5,12 +5,14 @@
 #
 #   bash scripts/gpu_course_runs.sh start DATA_DIR   # launch (returns at once)
 #   bash scripts/gpu_course_runs.sh status           # each pretraining's last logged step
-#   bash scripts/gpu_course_runs.sh collect OUT      # results/ files and run records -> OUT/*.tar
+#   bash scripts/gpu_course_runs.sh collect OUT      # tables, run records, vanilla models -> OUT/*.tar
 #
 # Each run is `scripts/reproduce_cs224n.py --recipe cs224n --pretrain_minutes 0 --finetune_minutes 0`
 # (the course's 650 epochs, then its finetuning and dev evaluation) and writes its own table:
-# results/cs224n_gpu (the three variants), results/cs224n_gpu_seed1, results/cs224n_gpu_salient.
-# EXTRA="--max_steps 3" makes a dry run of the whole flow.
+# cs224n_gpu (the three variants), cs224n_gpu_seed1, cs224n_gpu_salient, under runs/gpu/results/.
+# Not under results/: each device call re-sends the working tree, which puts the committed
+# results/ files back over the new ones (it did, once); ignored folders such as runs/ stay.
+# Copy the collected tables into results/ on this machine. EXTRA="--max_steps 3": a dry run.
 set -euo pipefail
 W=runs/gpu
 what=${1:?start, status or collect}
@@ -26,11 +28,11 @@ run() {  # name, then reproduce_cs224n.py flags
 case $what in
 start)
     DATA=${2:?data directory}
-    mkdir -p "$W"
+    mkdir -p "$W/results"
     export OMP_NUM_THREADS=2 PYTHONUNBUFFERED=1
-    run table --jobs 3 --output results/cs224n_gpu -- ${EXTRA:-}
-    run seed1 --variants vanilla --output results/cs224n_gpu_seed1 -- --seed 1 ${EXTRA:-}
-    run salient --variants vanilla --output results/cs224n_gpu_salient -- --salient_spans 1.0 ${EXTRA:-}
+    run table --jobs 3 --output "$W/results/cs224n_gpu" -- ${EXTRA:-}
+    run seed1 --variants vanilla --output "$W/results/cs224n_gpu_seed1" -- --seed 1 ${EXTRA:-}
+    run salient --variants vanilla --output "$W/results/cs224n_gpu_salient" -- --salient_spans 1.0 ${EXTRA:-}
     sleep 2
     echo "started: $(ls "$W"/*.log | tr '\n' ' ')"
     ;;
@@ -47,7 +49,7 @@ collect)
     OUT=${2:?output folder}
     mkdir -p "$OUT"
     # tables, logs and run records (no weights) in one archive
-    tar -cf "$OUT/records.tar" results/cs224n_gpu*.md results/cs224n_gpu*.json "$W"/*.log \
+    tar -cf "$OUT/records.tar" "$W"/results "$W"/*.log \
         $(find "$W" -name run_info.json -o -name metrics.jsonl -o -name '*.log' \
             -o -name dev_predictions.txt -o -name eval_results.json | grep -v '^runs/gpu/[a-z0-9]*\.log$')
     # the pretrained vanilla models, for storage probes on the CPU machine (one archive each)
