@@ -194,20 +194,54 @@ def confidence_section() -> list[str]:
     return lines
 
 
+def gpu_vanilla_section() -> list[str]:
+    """The vanilla row of each uncut GPU run of the course recipe (seeds, salient spans)."""
+    runs = {
+        "cs224n_gpu.json": "seed 0 (the table above)",
+        "cs224n_gpu_seed1.json": "seed 1",
+        "cs224n_gpu_salient.json": "seed 0, `--salient_spans 1.0`",
+    }
+    rows = []
+    for name, what in runs.items():
+        d = _load(name)
+        if d is None:
+            continue
+        got = {r["row"]: r for r in d["rows"]}
+        pre, scratch = got["vanilla, pretrained + finetuned"], got["vanilla, no pretraining"]
+        rows.append(
+            f"| {what} | {_pct(pre['accuracy'])} ({pre['correct']}/{pre['total']}) "
+            f"| {_pct(scratch['accuracy'])} ({scratch['correct']}/{scratch['total']}) "
+            f"| `results/{name}`, {d['provenance']['date']}, commit {d['provenance']['git_commit'][:12]} |"
+        )
+    if not rows:
+        return []
+    return [
+        "**Vanilla, the uncut course recipe, every run** (one H100; the five pretrainings of "
+        "`scripts/gpu_course_runs.sh` shared it)",
+        "",
+        "| run | pretrained + finetuned | no pretraining | source |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def block() -> str:
-    parts = demo_section() + course_section()
+    parts = demo_section()
     parts += course_section(
         "cs224n_gpu.json",
-        "**The course's recipe in full (650 epochs), on one GPU** (a lent H100; before the course "
-        "trainer's weight-decay groups and file order were matched, see below; the recorded commit "
-        "`e6329a2-dirty` is the tree of 3cc10ac, `results/cs224n_gpu_runs/README.md`)",
+        "**The course's table, its recipe uncut (650 epochs), on one GPU** (a lent H100; "
+        "`scripts/gpu_course_runs.sh`, run records and loss curves in `results/cs224n_gpu_runs/`; training minutes measured while "
+        "five pretrainings shared the GPU: alone, a vanilla pretraining took 6.5 min)",
     )
+    parts += gpu_vanilla_section()
+    parts += course_section()
     parts += time_to_accuracy_section() + storage_section()
     parts += throughput_section()
     parts += throughput_section(
         "throughput_gpu.json",
         "**Training throughput on one H100 GPU** (useful tokens/s, 20 timed steps; "
-        "`scripts/bench_throughput.py --steps 20`; the same machine and tree as the GPU table)",
+        "`scripts/bench_throughput.py --steps 20`; the first GPU session's machine and tree)",
     )
     parts += confidence_section()
     return "\n".join([BEGIN, "", *parts, END])
