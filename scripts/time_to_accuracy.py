@@ -10,7 +10,8 @@ completes with the birth place. Storage without accuracy means the facts are in,
     python scripts/time_to_accuracy.py --recipe mixed --attention_type vanilla --minutes 30 \\
         --data_dir ../shared/data/cs224n
 
-Writes results/time_to_accuracy/<recipe>_<variant>_<minutes>min.{json,png} with command, commit, date, machine.
+Writes results/time_to_accuracy/<recipe>_<variant>_<minutes>min[_<tag>].{json,png} with command, commit, date,
+machine.
 """
 
 from __future__ import annotations
@@ -148,12 +149,17 @@ def main() -> None:
     p.add_argument("--output_dir", default=str(ROOT / "results" / "time_to_accuracy"))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
+        "--tag", default="", help="appended to the result's name (runs with extra flags)"
+    )
+    p.add_argument(
         "extra", nargs="*", help="more trainer flags after --, e.g. -- --learning_rate 3e-3"
     )
     args = p.parse_args()
     start, commit = time.perf_counter(), git_commit()
     dev = Path(args.data_dir) / "birth_dev.tsv"
-    name = f"{args.recipe}_{args.attention_type}_{args.minutes:g}min"
+    name = f"{args.recipe}_{args.attention_type}_{args.minutes:g}min" + (
+        f"_{args.tag}" if args.tag else ""
+    )
     points = curve(args, Path(args.work_dir) / name, dev)
     baseline = london_baseline(dev)["accuracy"]
     out = Path(args.output_dir)
