@@ -78,9 +78,12 @@ def build_model(job: str, model_args: ModelArguments, corpus_file: str):
                 "was asked for; drop --attention_type or pick a checkpoint of that variant"
             )
         model_args.attention_type = config.attention_type
+        if model_args.dropout is not None:  # asked for (a flag or the recipe); else the model's own
+            config.embd_pdrop = config.resid_pdrop = config.attn_pdrop = model_args.dropout
         tokenizer = KnowGPTTokenizer.from_pretrained(model_dir)
-        return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir)
+        return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir, config=config)
     model_args.attention_type = model_args.attention_type or "vanilla"
+    dropout = 0.1 if model_args.dropout is None else model_args.dropout
     read_corpus(corpus_file)  # a missing, empty or non-UTF-8 corpus is a DataError naming the file
     tokenizer = KnowGPTTokenizer.from_corpus(Path(corpus_file))
     config = KnowGPTConfig(
@@ -89,9 +92,9 @@ def build_model(job: str, model_args: ModelArguments, corpus_file: str):
         n_layer=model_args.n_layer,
         n_head=model_args.n_head,
         n_embd=model_args.n_embd,
-        embd_pdrop=model_args.dropout,
-        resid_pdrop=model_args.dropout,
-        attn_pdrop=model_args.dropout,
+        embd_pdrop=dropout,
+        resid_pdrop=dropout,
+        attn_pdrop=dropout,
         attention_type=model_args.attention_type,
         bottleneck_dim=model_args.bottleneck_dim,
     )

@@ -130,8 +130,10 @@ def time_to_accuracy_section() -> list[str]:
         cloze = ", ".join(
             _pct(p["dev_cloze_storage"]) for p in d["points"] if "dev_cloze_storage" in p
         )
+        command = d["provenance"]["command"]
+        extra = f" (`{command.split(' -- ', 1)[1]}`)" if " -- " in command else ""
         lines.append(
-            f"| {d['recipe']} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} "
+            f"| {d['recipe']}{extra} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} "
             f"| {storage or 'not probed'}{'; fills in the blank: ' + cloze if cloze else ''} |"
         )
     lines += [

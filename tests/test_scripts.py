@@ -33,3 +33,37 @@ def test_no_script_shadows_an_installed_module():
 def test_job_scripts_exist_for_accelerate_launch():
     for job in ("pretrain", "finetune", "evaluate_model", "baseline", "demo"):
         assert (SCRIPTS / f"{job}.py").is_file()
+
+
+def test_plot_loss_curves_finds_where_each_run_leaves_the_plateau(tmp_path):
+    import json
+    import subprocess
+
+    def metrics(name, losses):
+        path = tmp_path / f"{name}.metrics.jsonl"
+        rows = [
+            {"step": 10 * i, "epoch": 5.0 * i, "loss": loss} for i, loss in enumerate(losses, 1)
+        ]
+        rows.insert(1, {"step": 15, "dev_accuracy": 0.1})  # an evaluation record: no loss, skipped
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return f"{name}={path}"
+
+    out = tmp_path / "curves"
+    subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "plot_loss_curves.py"),
+            "--output",
+            str(out),
+            metrics("escapes", [3.5, 2.6, 2.5, 2.3, 1.9]),  # epochs 5..25; below 2.4 at 20
+            metrics("stuck", [2.3, 2.6, 2.6, 2.5, 2.5]),  # 2.3 at epoch 5 does not count
+        ],
+        check=True,
+        capture_output=True,
+    )
+    runs = json.loads(out.with_suffix(".json").read_text())["runs"]
+    assert runs["escapes"]["plateau_left_at_epoch"] == 20.0
+    assert runs["escapes"]["last"] == {"epoch": 25.0, "loss": 1.9}
+    assert runs["stuck"]["plateau_left_at_epoch"] is None
+    assert runs["escapes"]["loss_at_epoch"] == {"15": 2.5}  # only epochs logged within 3 of a mark
+    assert out.with_suffix(".png").stat().st_size > 0

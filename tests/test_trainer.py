@@ -551,3 +551,27 @@ def test_finetune_refuses_a_pretrained_run_of_another_variant(
     assert "vanilla" in err[0] and "synthesizer" in err[0]
     assert not (out / "model").exists() and not (out / "checkpoints").exists()
     assert not (out / "run_info.json").exists()
+
+
+def test_finetuning_keeps_the_pretrained_dropout_unless_asked(tiny_data_dir, tmp_path):
+    from hf_knowgpt.trainer import build_model
+    from hf_knowgpt.training_args import parse_args
+
+    corpus = tiny_data_dir / "wiki.txt"
+    tokenizer = KnowGPTTokenizer.from_corpus(corpus)
+    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=1, n_embd=16, n_head=2, block_size=64)
+    config.embd_pdrop = config.resid_pdrop = config.attn_pdrop = 0.25
+    KnowGPTForCausalLM(config).save_pretrained(tmp_path / "pre")
+    tokenizer.save_pretrained(tmp_path / "pre")
+
+    def dropouts(*flags):
+        base = ["--data_dir", str(tiny_data_dir), "--output_dir", str(tmp_path / "out")]
+        model_args, _, _ = parse_args("finetune", [*base, *flags])
+        model = build_model("finetune", model_args, str(corpus))[1].config
+        return model.embd_pdrop, model.resid_pdrop, model.attn_pdrop
+
+    pretrained = ["--pretrained_model", str(tmp_path / "pre")]
+    assert dropouts(*pretrained) == (0.25, 0.25, 0.25)  # the model's own
+    assert dropouts(*pretrained, "--dropout", "0") == (0.0, 0.0, 0.0)  # was silently ignored before
+    assert dropouts() == (0.1, 0.1, 0.1)  # a new model: the course's 0.1
+    assert dropouts("--recipe", "demo") == (0.0, 0.0, 0.0)  # a recipe's value counts as asked

@@ -1,0 +1,144 @@
+"""How much of what pretraining stored does finetuning get back out? One pretrained model, finetuned
+under several settings, each scored on dev: overall, and split by whether the pretrained model had
+stored the person's birth place (it completes the biography, cut before the place, with it).
+
+    python scripts/extraction_sweep.py --pretrained_model runs/gpu_fixed/table/vanilla_pretrain/model \\
+        --data_dir ../shared/data/cs224n --output results/extraction/gpu_seed0 [--settings course,lr_3e-4]
+
+Every finetuning starts from the same weights with the same seed; the settings change one thing each from
+the course's finetuning (`--recipe`, default cs224n_fast: the course's finetuning, pad-free). Writes
+OUTPUT.json and OUTPUT.md with the command, commit, date, machine and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from hf_knowgpt.data import read_corpus, read_qa
+from hf_knowgpt.evaluation import load_model, predict
+from hf_knowgpt.probe import QUESTION, storage_cases, stored
+from hf_knowgpt.trainer import train
+from hf_knowgpt.training_args import RECIPES, parse_args
+from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = {  # name -> finetuning flags on top of the recipe
+    "course": [],
+    "epochs_5": ["--num_epochs", "5"],
+    "epochs_20": ["--num_epochs", "20"],
+    "lr_3e-4": ["--learning_rate", "3e-4"],
+    "lr_1.2e-3": ["--learning_rate", "1.2e-3"],
+    "no_dropout": ["--dropout", "0"],
+}
+
+
+def stored_names(model_dir: str, corpus_file: Path, pairs) -> dict[str, bool]:
+    """Name -> whether the pretrained model completes that person's biography with the place."""
+    model, tokenizer = load_model(model_dir)
+    cases = storage_cases(read_corpus(corpus_file), pairs, model.config.block_size)
+    return {c.name: hit for c, hit in zip(cases, stored(model, tokenizer, cases), strict=True)}
+
+
+def _share(hits: list[bool]) -> dict:
+    return {"accuracy": sum(hits) / max(len(hits), 1), "correct": sum(hits), "total": len(hits)}
+
+
+def score_split(model_dir: Path, pairs, is_stored: dict[str, bool]) -> dict:
+    """Dev accuracy overall, on stored people, on probed-but-not-stored people, and on the unprobed."""
+    model, tokenizer = load_model(model_dir)
+    answers = predict(model, tokenizer, [q for q, _ in pairs])
+    groups: dict[str, list[bool]] = {"all": [], "stored": [], "not_stored": [], "not_probed": []}
+    for prediction, (question, place) in zip(answers, pairs, strict=True):
+        name = QUESTION.fullmatch(question).group(1)
+        hit = prediction.answer == place
+        groups["all"].append(hit)
+        if name not in is_stored:
+            groups["not_probed"].append(hit)
+        else:
+            groups["stored" if is_stored[name] else "not_stored"].append(hit)
+    return {key: _share(hits) for key, hits in groups.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pretrained_model", required=True)
+    p.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "cs224n"))
+    p.add_argument("--recipe", default="cs224n_fast", choices=sorted(RECIPES))
+    p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated names")
+    p.add_argument("--output", required=True, help="path without extension")
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args()
+    unknown = set(a.settings.split(",")) - set(SETTINGS)
+    if unknown:
+        p.error(f"unknown settings {sorted(unknown)}; choose from {sorted(SETTINGS)}")
+    start, commit = time.perf_counter(), git_commit()
+    data = Path(a.data_dir)
+    pairs = read_qa(data / "birth_dev.tsv", require_answers=True)
+    is_stored = stored_names(a.pretrained_model, data / "wiki.txt", pairs)
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        for name in a.settings.split(","):
+            flags = [
+                "--data_dir", a.data_dir, "--recipe", a.recipe, "--pretrained_model",
+                a.pretrained_model, "--seed", str(a.seed), "--report_to", "none",
+                "--logging_steps", "50", "--output_dir", f"{work}/{name}", *SETTINGS[name],
+            ]  # fmt: skip
+            out = train("finetune", *parse_args("finetune", flags))
+            info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
+            result = score_split(out / "model", pairs, is_stored)
+            rows.append(
+                {
+                    "setting": name,
+                    "flags": " ".join(SETTINGS[name]) or "(the recipe's)",
+                    "epochs": info["epochs"],
+                    "steps": info["steps"],
+                    "train_minutes": info["train_minutes"],
+                    **result,
+                }
+            )
+            print(f"{name}: {100 * result['all']['accuracy']:.1f} % dev", flush=True)
+            _write(a, rows, is_stored, provenance(time.perf_counter() - start, commit=commit))
+
+
+def _write(a, rows: list[dict], is_stored: dict[str, bool], prov: dict) -> None:
+    n_stored = sum(is_stored.values())
+    atomic_write_json(
+        a.output + ".json",
+        {
+            "pretrained_model": a.pretrained_model,
+            "recipe": a.recipe,
+            "dev_probed": len(is_stored),
+            "dev_stored": n_stored,
+            "rows": rows,
+            "provenance": prov,
+        },
+    )
+
+    def cell(r: dict) -> str:
+        return f"{100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']})"
+
+    table = "\n".join(
+        f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {cell(r['all'])} | {cell(r['stored'])} "
+        f"| {cell(r['not_stored'])} | {cell(r['not_probed'])} |"
+        for r in rows
+    )
+    atomic_write_text(
+        a.output + ".md",
+        f"# Extraction: finetuning `{a.pretrained_model}` (recipe `{a.recipe}`)\n\n"
+        f"The pretrained model completes {n_stored} of the {len(is_stored)} probed dev people's "
+        "biographies with the birth place (stored); the other dev people could not be probed (no "
+        "biography starting with the name that mentions the place within a block).\n\n"
+        "| setting | flags | epochs | dev accuracy | on stored people | on probed, not stored "
+        "| on not probed |\n|---|---|---|---|---|---|---|\n"
+        f"{table}\n\n"
+        f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
+        f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
+    )
+
+
+if __name__ == "__main__":
+    main()
