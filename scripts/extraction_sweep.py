@@ -3,7 +3,7 @@ under several settings, each scored on dev: overall, and split by whether the pr
 stored the person's birth place (it completes the biography, cut before the place, with it).
 
     python scripts/extraction_sweep.py --pretrained_model runs/gpu_fixed/table/vanilla_pretrain/model \\
-        --data_dir ../shared/data/cs224n --output results/extraction/gpu_seed0 [--settings course,lr_3e-4]
+        --data_dir ../shared/data/cs224n --output results/extraction/gpu_seed0 [--settings course,epochs_5]
 
 Every finetuning starts from the same weights with the same seed; the settings change one thing each from
 the course's finetuning (`--recipe`, default cs224n_fast: the course's finetuning, pad-free). Writes
@@ -28,9 +28,13 @@ from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, p
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {  # name -> finetuning flags on top of the recipe
     "course": [],
+    "epochs_2": ["--num_epochs", "2"],
+    "epochs_3": ["--num_epochs", "3"],
     "epochs_5": ["--num_epochs", "5"],
     "epochs_20": ["--num_epochs", "20"],
+    "lr_1.5e-4": ["--learning_rate", "1.5e-4"],
     "lr_3e-4": ["--learning_rate", "3e-4"],
+    "lr_3e-4_epochs_5": ["--learning_rate", "3e-4", "--num_epochs", "5"],
     "lr_1.2e-3": ["--learning_rate", "1.2e-3"],
     "no_dropout": ["--dropout", "0"],
 }
@@ -68,7 +72,11 @@ def main() -> None:
     p.add_argument("--pretrained_model", required=True)
     p.add_argument("--data_dir", default=str(ROOT.parent / "shared" / "data" / "cs224n"))
     p.add_argument("--recipe", default="cs224n_fast", choices=sorted(RECIPES))
-    p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated names")
+    p.add_argument(
+        "--settings",
+        default="course,epochs_5,epochs_20,lr_3e-4,lr_1.2e-3,no_dropout",
+        help=f"comma-separated names, of {', '.join(SETTINGS)}",
+    )
     p.add_argument("--output", required=True, help="path without extension")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()

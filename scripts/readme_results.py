@@ -233,8 +233,9 @@ def block() -> str:
     parts += course_section(
         "cs224n_gpu.json",
         "**The course's table, its recipe uncut (650 epochs), on one GPU** (a lent H100; "
-        "`scripts/gpu_course_runs.sh`, run records and loss curves in `results/cs224n_gpu_runs/`; training minutes measured while "
-        "five pretrainings shared the GPU: alone, a vanilla pretraining took 6.5 min)",
+        "`scripts/gpu_course_runs.sh`, run records and loss curves in `results/cs224n_gpu_runs/`; "
+        "training minutes measured while five pretrainings shared the GPU: alone, a vanilla "
+        "pretraining took 6.5 min)",
     )
     parts += gpu_vanilla_section()
     parts += course_section()

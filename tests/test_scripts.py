@@ -67,3 +67,49 @@ def test_plot_loss_curves_finds_where_each_run_leaves_the_plateau(tmp_path):
     assert runs["stuck"]["plateau_left_at_epoch"] is None
     assert runs["escapes"]["loss_at_epoch"] == {"15": 2.5}  # only epochs logged within 3 of a mark
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env, tiny_data_dir):
+    import json
+    import subprocess
+
+    from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
+
+    tokenizer = KnowGPTTokenizer.from_corpus(tiny_data_dir / "wiki.txt")
+    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=1, n_embd=16, n_head=2, block_size=64)
+    KnowGPTForCausalLM(config).save_pretrained(tmp_path / "pre")
+    tokenizer.save_pretrained(tmp_path / "pre")
+    out = tmp_path / "sweep"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPTS / "extraction_sweep.py"),
+            "--pretrained_model",
+            str(tmp_path / "pre"),
+            "--data_dir",
+            str(tiny_data_dir),
+            "--settings",
+            "epochs_2,no_dropout",
+            "--output",
+            str(out),
+        ],
+        env=hf_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    d = json.loads(out.with_suffix(".json").read_text())
+    assert [r["setting"] for r in d["rows"]] == ["epochs_2", "no_dropout"]
+    assert d["rows"][0]["epochs"] == 2
+    for r in d["rows"]:
+        groups = [r[k]["total"] for k in ("stored", "not_stored", "not_probed")]
+        assert sum(groups) == r["all"]["total"] == 40  # every dev question in exactly one group
+        assert r["stored"]["total"] + r["not_stored"]["total"] == d["dev_probed"] > 0
+    assert "| epochs_2 | `--num_epochs 2` | 2 |" in out.with_suffix(".md").read_text()
+    bad = subprocess.run(
+        [sys.executable, str(SCRIPTS / "extraction_sweep.py"), "--pretrained_model", "x",
+         "--output", str(out), "--settings", "nope"],
+        env=hf_env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "unknown settings ['nope']" in bad.stderr
