@@ -228,6 +228,39 @@ def gpu_vanilla_section() -> list[str]:
     ]
 
 
+def extraction_section() -> list[str]:
+    """Finetuning settings against one pretrained model (`scripts/extraction_sweep.py`); the sweeps
+    of the same model make one table."""
+    sweeps: dict[str, list[tuple[Path, dict]]] = {}
+    for path in sorted((RESULTS / "extraction").glob("*.json")):
+        d = json.loads(path.read_text(encoding="utf-8"))
+        sweeps.setdefault(d["pretrained_model"], []).append((path, d))
+    lines = []
+    for model, runs in sweeps.items():
+        first = runs[0][1]
+        rows = [
+            f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {_pct(r['all']['accuracy'])} "
+            f"({r['all']['correct']}/{r['all']['total']}) | {_pct(r['stored']['accuracy'])} "
+            f"({r['stored']['correct']}/{r['stored']['total']}) | `{path.relative_to(ROOT)}` |"
+            for path, d in runs
+            for r in d["rows"]
+        ]
+        table = _table(
+            f"**Extraction** (`scripts/extraction_sweep.py`: `{model}`, which stores "
+            f"{first['dev_stored']} of {first['dev_probed']} probed dev people, finetuned on the "
+            f"2-core CPU under each setting, recipe `{first['recipe']}`)",
+            "setting | flags | epochs | dev accuracy | on the stored people | file",
+            rows,
+            first["provenance"],
+            str(runs[0][0].relative_to(ROOT)),
+        )
+        sources = [
+            f"Source: {_source(d['provenance'], str(path.relative_to(ROOT)))}." for path, d in runs
+        ]
+        lines += table[:-2] + ["  \n".join(sources), ""]  # one line each
+    return lines
+
+
 def block() -> str:
     parts = demo_section()
     parts += course_section(
@@ -237,7 +270,7 @@ def block() -> str:
         "training minutes measured while five pretrainings shared the GPU: alone, a vanilla "
         "pretraining took 6.5 min)",
     )
-    parts += gpu_vanilla_section()
+    parts += gpu_vanilla_section() + extraction_section()
     parts += course_section()
     parts += time_to_accuracy_section() + storage_section()
     parts += throughput_section()

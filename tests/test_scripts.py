@@ -1,8 +1,13 @@
 """The scripts folder: `python scripts/x.py` puts scripts/ first on sys.path, so no script may shadow a library."""
 
+import json
+import shutil
+import subprocess
 import sys
 from importlib.machinery import PathFinder
 from pathlib import Path
+
+from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 DEPENDENCIES = {
@@ -36,9 +41,6 @@ def test_job_scripts_exist_for_accelerate_launch():
 
 
 def test_plot_loss_curves_finds_where_each_run_leaves_the_plateau(tmp_path):
-    import json
-    import subprocess
-
     def metrics(name, losses):
         path = tmp_path / f"{name}.metrics.jsonl"
         rows = [
@@ -70,12 +72,21 @@ def test_plot_loss_curves_finds_where_each_run_leaves_the_plateau(tmp_path):
 
 
 def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env, tiny_data_dir):
-    import json
-    import subprocess
-
-    from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
-
-    tokenizer = KnowGPTTokenizer.from_corpus(tiny_data_dir / "wiki.txt")
+    data = shutil.copytree(tiny_data_dir, tmp_path / "data")
+    wiki = (data / "wiki.txt").read_text(encoding="utf-8").splitlines()
+    every = SCRIPTS.parent / "data" / "synthetic" / "birth_places_train.tsv"
+    train = every.read_text(encoding="utf-8").splitlines()
+    # "dev": the train people whose biography is in the corpus and names the place, so some are probed
+    probed = [
+        line
+        for line in train
+        if any(
+            w.startswith(line[10 : line.index(" born?")]) and line.split("\t")[1] in w for w in wiki
+        )
+    ]
+    assert len(probed) >= 5
+    (data / "birth_dev.tsv").write_text("\n".join(probed) + "\n", encoding="utf-8")
+    tokenizer = KnowGPTTokenizer.from_corpus(data / "wiki.txt")
     config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=1, n_embd=16, n_head=2, block_size=64)
     KnowGPTForCausalLM(config).save_pretrained(tmp_path / "pre")
     tokenizer.save_pretrained(tmp_path / "pre")
@@ -87,7 +98,7 @@ def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env
             "--pretrained_model",
             str(tmp_path / "pre"),
             "--data_dir",
-            str(tiny_data_dir),
+            str(data),
             "--settings",
             "epochs_2,no_dropout",
             "--output",
@@ -104,7 +115,7 @@ def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env
     assert d["rows"][0]["epochs"] == 2
     for r in d["rows"]:
         groups = [r[k]["total"] for k in ("stored", "not_stored", "not_probed")]
-        assert sum(groups) == r["all"]["total"] == 40  # every dev question in exactly one group
+        assert sum(groups) == r["all"]["total"] == len(probed)  # each question in one group
         assert r["stored"]["total"] + r["not_stored"]["total"] == d["dev_probed"] > 0
     assert "| epochs_2 | `--num_epochs 2` | 2 |" in out.with_suffix(".md").read_text()
     bad = subprocess.run(
