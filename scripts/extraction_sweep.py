@@ -58,7 +58,8 @@ def score_split(model_dir: Path, pairs, is_stored: dict[str, bool]) -> dict:
     groups: dict[str, list[bool]] = {"all": [], "stored": [], "not_stored": [], "not_probed": []}
     for prediction, (question, place) in zip(answers, pairs, strict=True):
         name = QUESTION.fullmatch(question).group(1)
-        hit = prediction.answer == place
+        prediction.reference = place
+        hit = prediction.correct  # the exact match that the accuracy metric counts
         groups["all"].append(hit)
         if name not in is_stored:
             groups["not_probed"].append(hit)
