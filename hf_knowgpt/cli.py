@@ -1,4 +1,4 @@
-"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | probe | report | export | push | data.
+"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | probe | report | export | push | data | env.
 
 Bad input (a malformed file, a missing file, a checkpoint of another variant, an unknown flag) ends
 with one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
@@ -25,6 +25,7 @@ USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for ea
   export     RUN_OR_MODEL_DIR FOLDER: the folder `push` would upload
   push       RUN_OR_MODEL_DIR REPO_ID: publish to the Hugging Face Hub
   data       charcorruption|namedata FILE, or validate DATA_DIR
+  env        the versions, device and threads to paste into a bug report
 """
 
 
@@ -174,6 +175,33 @@ def _data(argv: list[str]) -> int:
     return data_main(argv)
 
 
+def environment() -> dict[str, str]:
+    """What a bug report needs (like `transformers env`): versions, device, threads, platform."""
+    import importlib.metadata
+    import platform
+
+    import torch
+
+    from . import __version__
+    from .utils import machine_description
+
+    info = {"hf_knowgpt": __version__, "python": platform.python_version()}
+    for dist in ("torch", "transformers", "datasets", "accelerate", "evaluate", "huggingface_hub"):
+        info[dist] = importlib.metadata.version(dist)
+    info["device"] = "cuda" if torch.cuda.is_available() else "cpu"
+    info["machine"] = machine_description()
+    info["threads"] = str(torch.get_num_threads())
+    info["platform"] = platform.platform()
+    return info
+
+
+def _env(argv: list[str]) -> int:
+    argparse.ArgumentParser(prog="knowgpt env", description=environment.__doc__).parse_args(argv)
+    for key, value in environment().items():
+        print(f"- {key}: {value}")
+    return 0
+
+
 COMMANDS = {
     "pretrain": lambda argv: _train("pretrain", argv),
     "finetune": lambda argv: _train("finetune", argv),
@@ -185,6 +213,7 @@ COMMANDS = {
     "export": _export,
     "push": _push,
     "data": _data,
+    "env": _env,
 }
 
 

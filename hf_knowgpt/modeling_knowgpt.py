@@ -27,6 +27,30 @@ from .configuration_knowgpt import KnowGPTConfig
 
 logger = logging.get_logger(__name__)
 
+# transformers 5.24 renamed the generation cache from `past_key_values` to `cache`: `generate` passes it
+# under the new name and reads it back from the output's field of that name. The model takes either name
+# and hands the cache back under the field the running version's output classes declare.
+CACHE_FIELD = (
+    "cache" if "cache" in CausalLMOutputWithPast.__dataclass_fields__ else "past_key_values"
+)
+
+
+def _one_cache(cache: Cache | None, past_key_values: Cache | None) -> Cache | None:
+    """The cache given under either name (both at once is an error)."""
+    if cache is not None and past_key_values is not None:
+        raise ValueError("pass the cache as `cache` or as `past_key_values`, not both")
+    return cache if cache is not None else past_key_values
+
+
+def _reject_unused(kwargs: dict) -> None:
+    """Refuse any argument this model would otherwise ignore: an unused input means a wrong result.
+
+    Flags left at their off value (None or False, e.g. `output_attentions=False`) change nothing.
+    """
+    unused = sorted(k for k, v in kwargs.items() if v is not None and v is not False)
+    if unused:
+        raise TypeError(f"KnowGPT's forward does not support the argument(s) {', '.join(unused)}")
+
 
 def attend(q, k, v, mask, *, dropout_p: float, scale: float | None, eager: bool) -> torch.Tensor:
     """Masked softmax attention. mask: bool (B, 1, T, S), True = may attend; None = causal (T == S) or T == 1."""
@@ -312,12 +336,15 @@ class KnowGPTModel(KnowGPTPreTrainedModel):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPast:
+        _reject_unused(kwargs)
+        past_key_values = _one_cache(cache, past_key_values)
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         x = self.tok_emb(input_ids) if inputs_embeds is None else inputs_embeds
@@ -347,7 +374,7 @@ class KnowGPTModel(KnowGPTPreTrainedModel):
             for block in self.blocks:
                 x = block(x, mask, position_ids, past_key_values)
         return BaseModelOutputWithPast(
-            last_hidden_state=self.ln_f(x), past_key_values=past_key_values
+            last_hidden_state=self.ln_f(x), **{CACHE_FIELD: past_key_values}
         )
 
 
@@ -371,19 +398,21 @@ class KnowGPTForCausalLM(KnowGPTPreTrainedModel, GenerationMixin):
         input_ids: torch.LongTensor | None = None,
         attention_mask: torch.Tensor | None = None,
         position_ids: torch.LongTensor | None = None,
-        past_key_values: Cache | None = None,
+        cache: Cache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,
         use_cache: bool | None = None,
         return_dict: bool | None = None,
         num_items_in_batch: int | torch.Tensor | None = None,
+        past_key_values: Cache | None = None,
         **kwargs,
     ) -> CausalLMOutputWithPast:
+        _reject_unused(kwargs)
         out = self.transformer(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
-            past_key_values=past_key_values,
+            cache=_one_cache(cache, past_key_values),
             inputs_embeds=inputs_embeds,
             use_cache=use_cache,
         )
@@ -401,7 +430,9 @@ class KnowGPTForCausalLM(KnowGPTPreTrainedModel, GenerationMixin):
                     shift_logits, shift_labels, ignore_index=-100, reduction="sum"
                 )
                 loss = loss / num_items_in_batch
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values)
+        return CausalLMOutputWithPast(
+            loss=loss, logits=logits, **{CACHE_FIELD: getattr(out, CACHE_FIELD)}
+        )
 
     def generate(self, inputs=None, generation_config=None, **kwargs):
         """`GenerationMixin.generate`, refusing up front what would run past `block_size`."""
@@ -419,17 +450,14 @@ class KnowGPTForCausalLM(KnowGPTPreTrainedModel, GenerationMixin):
             )
         return super().generate(inputs, generation_config, **kwargs)
 
-    def prepare_inputs_for_generation(
-        self, input_ids, next_sequence_length=None, past_key_values=None, **kwargs
-    ):
+    def prepare_inputs_for_generation(self, input_ids, next_sequence_length=None, **kwargs):
         if (
             self.config.attention_type == "perceiver"
         ):  # no cache: feed the whole sequence every step
-            next_sequence_length, past_key_values = None, None
+            next_sequence_length = None
+            for name in ("cache", "past_key_values"):  # the name generate uses differs by version
+                kwargs.pop(name, None)
             kwargs["use_cache"] = False
         return super().prepare_inputs_for_generation(
-            input_ids,
-            next_sequence_length=next_sequence_length,
-            past_key_values=past_key_values,
-            **kwargs,
+            input_ids, next_sequence_length=next_sequence_length, **kwargs
         )

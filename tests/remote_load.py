@@ -48,6 +48,13 @@ def check_folder(folder: str) -> str:
     n_new = ref["generated"].size(1) - ref["prompt"].size(1)
     generated = model.generate(ref["prompt"], max_new_tokens=n_new, do_sample=False)
     assert torch.equal(generated, ref["generated"]), (generated, ref["generated"])
+    uncached = model.generate(ref["prompt"], max_new_tokens=n_new, do_sample=False, use_cache=False)
+    assert torch.equal(uncached, ref["generated"]), "use_cache=False differs from the cached answer"
+    manual = ref["prompt"]
+    with torch.no_grad():
+        for _ in range(n_new):  # greedy by hand, no cache, no generate
+            manual = torch.cat([manual, model(manual).logits[:, -1].argmax(-1, keepdim=True)], -1)
+    assert torch.equal(manual, ref["generated"]), "a manual greedy loop differs from generate"
 
     base = AutoModel.from_pretrained(folder, trust_remote_code=True)
     assert type(base).__module__.startswith("transformers_modules."), type(base).__module__
@@ -61,6 +68,16 @@ def check_folder(folder: str) -> str:
     assert type(tok).__name__ == "KnowGPTTokenizer", type(tok)
     assert tok(ref_text["text"])["input_ids"] == ref_text["ids"]
     assert tok.decode(ref_text["ids"]) == ref_text["text"]
+
+    prompts = ["where was he born", "a", "london 1901."]  # a left-padded batch == one by one
+    batch = tok(prompts, padding=True, return_tensors="pt")
+    assert batch["attention_mask"][1, 0] == 0, "expected left padding"
+    width = batch["input_ids"].size(1)
+    together = model.generate(**batch, max_new_tokens=6, do_sample=False)
+    for row, prompt in enumerate(prompts):
+        single = tok(prompt, return_tensors="pt")
+        alone = model.generate(**single, max_new_tokens=6, do_sample=False)
+        assert torch.equal(together[row, width:], alone[0, single["input_ids"].size(1) :]), prompt
     return module
 
 

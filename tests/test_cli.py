@@ -235,3 +235,17 @@ def test_data_validate_course_directory(course_data, hf_env, capsys):
     assert main(["data", "validate", str(course_data)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 4 and all(line.startswith("OK ") for line in out), out
+
+
+def test_env_prints_what_a_bug_report_needs(capsys):
+    import importlib.metadata
+
+    import hf_knowgpt
+
+    assert main(["env"]) == 0
+    lines = dict(line[2:].split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["hf_knowgpt"] == hf_knowgpt.__version__
+    for dist in ("torch", "transformers", "datasets", "accelerate", "evaluate", "huggingface_hub"):
+        assert lines[dist] == importlib.metadata.version(dist)
+    assert lines["python"].count(".") == 2 and lines["device"] in {"cpu", "cuda"}
+    assert int(lines["threads"]) >= 1 and "CPU cores" in lines["machine"]

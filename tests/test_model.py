@@ -3,6 +3,8 @@ loss, attention parity with the SPEC formulas, packing and padding. Tiny configs
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import math
 import os
@@ -17,8 +19,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch.testing import assert_close
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
+from transformers.cache_utils import DynamicCache
 
 from hf_knowgpt import AUTO_MAP, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTModel, KnowGPTTokenizer
+from hf_knowgpt.modeling_knowgpt import CACHE_FIELD
 
 ATTENTION_TYPES = ("vanilla", "synthesizer", "perceiver")
 SELF_ATTENTION_TYPES = ("vanilla", "synthesizer")  # the variants that support packed rows
@@ -315,7 +319,69 @@ def test_cached_generate_equals_uncached_and_manual_greedy(attention_type):
     assert torch.equal(cached.sequences, manual)
     assert torch.equal(uncached, manual)
     if attention_type != "perceiver":  # the cache was really used
-        assert cached.past_key_values.get_seq_length() == 5 + n_new - 1
+        assert getattr(cached, CACHE_FIELD).get_seq_length() == 5 + n_new - 1
+
+
+@pytest.mark.parametrize("attention_type", ATTENTION_TYPES)
+def test_generate_passes_no_argument_that_forward_ignores(attention_type, monkeypatch):
+    """Every argument `generate` hands to forward is a declared parameter, or left at its off value.
+
+    transformers 5.24 renamed the cache argument; a forward that swallowed it in **kwargs decoded
+    from an empty cache, silently. Whatever name the running version uses must be one forward reads.
+    """
+    model = tiny_model(attention_type)
+    declared = set(inspect.signature(KnowGPTForCausalLM.forward).parameters) - {"self", "kwargs"}
+    seen: list[dict] = []
+    forward = model.forward
+
+    @functools.wraps(forward)  # generate inspects forward's signature
+    def recording_forward(*args, **kwargs):
+        seen.append(dict(kwargs))
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(model, "forward", recording_forward)
+    tok = KnowGPTTokenizer.from_corpus(CHARS)
+    batch = tok(["where was he born", "a"], padding=True, return_tensors="pt")
+    for use_cache in (True, False):
+        model.generate(**batch, max_new_tokens=4, do_sample=False, use_cache=use_cache)
+    assert len(seen) == 2 * 4
+    ignored = {
+        k for call in seen for k, v in call.items() if k not in declared and v not in (None, False)
+    }
+    assert not ignored, f"generate passes {sorted(ignored)}, which forward would not read"
+    if attention_type != "perceiver":  # generate hands the cache over under the name forward reads
+        assert any(call.get(CACHE_FIELD) is not None for call in seen)
+
+
+def test_forward_rejects_an_argument_it_would_ignore():
+    model = tiny_model()
+    with pytest.raises(TypeError, match="bogus"):
+        model(random_ids(1, 4), bogus=torch.ones(1))
+    with pytest.raises(TypeError, match="output_attentions"):
+        model(random_ids(1, 4), output_attentions=True)
+    model(random_ids(1, 4), output_attentions=False, output_hidden_states=None)  # off: fine
+    with pytest.raises(ValueError, match="not both"):
+        model(random_ids(1, 4), cache=DynamicCache(), past_key_values=DynamicCache())
+
+
+@pytest.mark.parametrize("name", ["cache", "past_key_values"])
+@pytest.mark.parametrize("attention_type", SELF_ATTENTION_TYPES)
+def test_cache_under_either_name_is_used(attention_type, name):
+    """Prefill, then feed one token at a time with the cache: the logits equal the uncached ones
+    and the cache grows by one each step, whichever name the cache is passed under."""
+    model = tiny_model(attention_type)
+    ids = random_ids(2, 9)
+    full = logits_of(model, ids)
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        out = model(ids[:, :5], use_cache=True, **{name: cache})
+        assert_close(out.logits, full[:, :5])
+        returned = getattr(out, CACHE_FIELD)
+        assert returned is cache and cache.get_seq_length() == 5
+        for t in range(5, 9):
+            out = model(ids[:, t : t + 1], use_cache=True, **{name: cache})
+            assert_close(out.logits[:, 0], full[:, t])
+            assert cache.get_seq_length() == t + 1
 
 
 @pytest.mark.parametrize("attention_type", ATTENTION_TYPES)
