@@ -7,9 +7,9 @@ where this package is not installed).
 
 from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-from .configuration_knowgpt import ATTENTION_TYPES, AUTO_MAP, KnowGPTConfig
-from .modeling_knowgpt import KnowGPTForCausalLM, KnowGPTModel, KnowGPTPreTrainedModel
-from .tokenization_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer, OutOfVocabularyError
+from .model.configuration_knowgpt import ATTENTION_TYPES, AUTO_MAP, KnowGPTConfig
+from .model.modeling_knowgpt import KnowGPTForCausalLM, KnowGPTModel, KnowGPTPreTrainedModel
+from .model.tokenization_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer, OutOfVocabularyError
 
 __version__ = "0.1.0"
 

@@ -30,13 +30,13 @@ USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for ea
 
 
 def _train(job: str, argv: list[str]) -> int:
-    from .trainer import train
-    from .training_args import parse_args
+    from .training.args import parse_args
+    from .training.trainer import train
 
     model_args, data_args, train_args = parse_args(job, argv)
     out = train(job, model_args, data_args, train_args)
     if job == "finetune" and data_args.eval_file:
-        from .evaluation import evaluate_file, london_baseline
+        from .evaluation.scoring import evaluate_file, london_baseline
         from .utils import atomic_write_json, provenance
 
         eval_file = data_args.eval_file
@@ -49,7 +49,7 @@ def _train(job: str, argv: list[str]) -> int:
         if result.get("course_line"):
             print(result["course_line"])
     if train_args.push_to_hub:
-        from .hub import push
+        from .hub.publish import push
 
         if not train_args.hub_model_id:
             raise ValueError("--push_to_hub needs --hub_model_id")
@@ -58,7 +58,7 @@ def _train(job: str, argv: list[str]) -> int:
 
 
 def _evaluate(argv: list[str]) -> int:
-    from .evaluation import evaluate_file, score_file
+    from .evaluation.scoring import evaluate_file, score_file
     from .utils import atomic_write_json, provenance, resolve_model_dir
 
     p = argparse.ArgumentParser(prog="knowgpt evaluate")
@@ -104,7 +104,7 @@ def _evaluate(argv: list[str]) -> int:
 
 
 def _baseline(argv: list[str]) -> int:
-    from .evaluation import course_line, london_baseline
+    from .evaluation.scoring import course_line, london_baseline
 
     p = argparse.ArgumentParser(prog="knowgpt baseline")
     p.add_argument("--eval_file", required=True)
@@ -116,25 +116,25 @@ def _baseline(argv: list[str]) -> int:
 
 
 def _demo(argv: list[str]) -> int:
-    from .demo import main as demo_main
+    from .lab.demo import main as demo_main
 
     return demo_main(argv)
 
 
 def _probe(argv: list[str]) -> int:
-    from .probe import main as probe_main
+    from .evaluation.probe import main as probe_main
 
     return probe_main(argv)
 
 
 def _report(argv: list[str]) -> int:
-    from .report import main as report_main
+    from .evaluation.report import main as report_main
 
     return report_main(argv)
 
 
 def _export(argv: list[str]) -> int:
-    from .hub import export
+    from .hub.publish import export
 
     p = argparse.ArgumentParser(prog="knowgpt export")
     p.add_argument("src", help="run directory or model folder")
@@ -146,7 +146,7 @@ def _export(argv: list[str]) -> int:
 
 
 def _push(argv: list[str]) -> int:
-    from .hub import push
+    from .hub.publish import push
 
     p = argparse.ArgumentParser(prog="knowgpt push")
     p.add_argument("src", help="run directory or model folder")
@@ -170,7 +170,7 @@ def _push(argv: list[str]) -> int:
 
 
 def _data(argv: list[str]) -> int:
-    from .data import main as data_main
+    from .data.commands import main as data_main
 
     return data_main(argv)
 
@@ -220,7 +220,7 @@ COMMANDS = {
 def _known_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [ValueError, OSError, KeyError]
     try:
-        from .hub import HubError
+        from .hub.publish import HubError
 
         errors.append(HubError)
     except ImportError:

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
-from hf_knowgpt.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
-from hf_knowgpt.data import pretraining_dataset
+from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
+from hf_knowgpt.data.pipelines import pretraining_dataset
 from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,9 @@ def main() -> None:
     p.add_argument("--variants", default="vanilla,synthesizer,perceiver")
     p.add_argument(
         "--data_dir",
-        default=str(COURSE_DATA if COURSE_DATA.is_dir() else ROOT / "data" / "synthetic"),
+        default=str(
+            COURSE_DATA if COURSE_DATA.is_dir() else ROOT / "hf_knowgpt" / "data" / "corpus"
+        ),
     )
     p.add_argument("--threads", type=int, default=None)
     p.add_argument(

@@ -18,11 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from hf_knowgpt.data import read_corpus, read_qa
-from hf_knowgpt.evaluation import load_model, predict
-from hf_knowgpt.probe import QUESTION, storage_cases, stored
-from hf_knowgpt.trainer import train
-from hf_knowgpt.training_args import RECIPES, parse_args
+from hf_knowgpt.data.readers import read_corpus, read_qa
+from hf_knowgpt.evaluation.answers import load_model, predict
+from hf_knowgpt.evaluation.probe import QUESTION, storage_cases, stored
+from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.training.recipes import RECIPES
+from hf_knowgpt.training.trainer import train
 from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -27,9 +27,10 @@ from pathlib import Path
 
 import torch
 
-from hf_knowgpt.evaluation import evaluate_file, london_baseline
-from hf_knowgpt.trainer import train
-from hf_knowgpt.training_args import RECIPES, parse_args
+from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
+from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.training.recipes import RECIPES
+from hf_knowgpt.training.trainer import train
 from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ Recipes that mix the train QA pairs into pretraining (`mixed`, `augmented`) answ
 accuracy is measured every `--eval_minutes` of training (greedy batched decoding, not counted in the budget).
 Other recipes (`cs224n`, `cs224n_fast`, `salient`) pretrain for the budget, then finetune, and give one
 point.
-Each point also has dev storage (`hf_knowgpt.probe`): the share of dev people whose biography the model
+Each point also has dev storage (`hf_knowgpt.evaluation.probe`): the share of dev people whose biography the model
 completes with the birth place. Storage without accuracy means the facts are in, but not extractable.
 
     python scripts/time_to_accuracy.py --recipe mixed --attention_type vanilla --minutes 30 \\
@@ -26,9 +26,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from hf_knowgpt.evaluation import evaluate_file, london_baseline  # noqa: E402
-from hf_knowgpt.trainer import train  # noqa: E402
-from hf_knowgpt.training_args import RECIPES, parse_args  # noqa: E402
+from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline  # noqa: E402
+from hf_knowgpt.training.args import parse_args  # noqa: E402
+from hf_knowgpt.training.recipes import RECIPES  # noqa: E402
+from hf_knowgpt.training.trainer import train  # noqa: E402
 from hf_knowgpt.utils import atomic_write_json, git_commit, provenance  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,7 +30,7 @@ def cs224n_dir() -> Path:
 
 # ---------------------------------------------------------------------------- isolated runs
 
-SYNTHETIC_DIR = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+SYNTHETIC_DIR = Path(__file__).resolve().parents[1] / "hf_knowgpt" / "data" / "corpus"
 
 
 def _isolated_env(hf_home: Path) -> dict[str, str]:

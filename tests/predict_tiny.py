@@ -19,7 +19,7 @@ from tiny import memorised_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 from hf_knowgpt import MASK_CHAR, KnowGPTTokenizer  # noqa: E402
-from hf_knowgpt.evaluation import predict  # noqa: E402
+from hf_knowgpt.evaluation.answers import predict  # noqa: E402
 
 PEOPLE = [("Ada Lovelace", "London"), ("Bo Diddley", "Mississippi"), ("Carl Nielsen", "Odense"),
           ("Dora Maar", "Paris"), ("Fela Kuti", "Abeokuta"), ("Hans Arp", "Strasbourg")]  # fmt: skip

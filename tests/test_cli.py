@@ -17,7 +17,7 @@ from accelerate.state import AcceleratorState
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
-from hf_knowgpt.data import DataError
+from hf_knowgpt.data.readers import DataError
 
 CS224N = Path(__file__).resolve().parents[2] / "shared" / "data" / "cs224n"
 SNOWMAN = "\u2603"  # not a character of wiki.txt

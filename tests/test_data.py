@@ -12,19 +12,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from hf_knowgpt.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
-from hf_knowgpt.data import (
-    DataError,
+from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
+from hf_knowgpt.data.commands import main
+from hf_knowgpt.data.objectives import salient_spans
+from hf_knowgpt.data.pipelines import (
     birthplace_dataset,
-    main,
     pretraining_dataset,
     prompts_dataset,
-    read_corpus,
-    read_qa,
-    salient_spans,
     set_epoch,
 )
-from hf_knowgpt.tokenization_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer
+from hf_knowgpt.data.readers import DataError, read_corpus, read_qa
+from hf_knowgpt.model.tokenization_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer
 
 DATA_DIR = Path(__file__).parents[2] / "shared/data/cs224n"
 BLOCK = 128

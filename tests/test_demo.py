@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hf_knowgpt.demo import run_demo
+from hf_knowgpt.lab.demo import run_demo
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # see conftest.py
 
@@ -49,7 +49,7 @@ def test_tiny_demo_writes_its_table(tmp_path, capsys):
 
 
 def test_error_bars_and_significance():
-    from hf_knowgpt.evaluation import fisher_greater, wilson_interval
+    from hf_knowgpt.evaluation.stats import fisher_greater, wilson_interval
 
     low, high = wilson_interval(0, 40)
     assert low == 0 and high == pytest.approx(1.96**2 / (40 + 1.96**2))

@@ -12,17 +12,19 @@ import torch
 from tiny import memorised_model
 
 from hf_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer
-from hf_knowgpt.evaluation import (
+from hf_knowgpt.evaluation.answers import (
     ABSTAIN,
-    METRIC_PATH,
     Prediction,
     continuation_probabilities,
+    predict,
+    write_predictions,
+)
+from hf_knowgpt.evaluation.scoring import (
+    METRIC_PATH,
     course_line,
     evaluate_file,
     london_baseline,
-    predict,
     score,
-    write_predictions,
 )
 
 PEOPLE = [
@@ -236,7 +238,7 @@ def test_questions_only_file_gets_predictions_and_no_score(vanilla, tmp_path):
 
 
 def test_unreadable_question_names_its_line(vanilla, tmp_path):
-    from hf_knowgpt.data import DataError
+    from hf_knowgpt.data.readers import DataError
 
     model, tokenizer = vanilla
     eval_file = tmp_path / "bad.tsv"

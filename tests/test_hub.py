@@ -22,8 +22,8 @@ from huggingface_hub import CommitInfo, HfApi, ModelCard, RepoUrl
 from huggingface_hub.errors import HfHubHTTPError
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
-from hf_knowgpt.evaluation import predict
-from hf_knowgpt.hub import HubError, export, pipeline_snippet, push, usage_snippet
+from hf_knowgpt.evaluation.answers import predict
+from hf_knowgpt.hub.publish import HubError, export, pipeline_snippet, push, usage_snippet
 
 VARIANTS = ["vanilla", "synthesizer", "perceiver"]
 FAKE_TOKEN = "hf_" + "FakeTokenForTests" * 2
@@ -181,7 +181,7 @@ def test_card_without_eval_results_says_so(tmp_path):
 
 def test_export_is_atomic_and_refuses_to_overwrite(run_dir, tmp_path):
     out = tmp_path / "export"
-    with mock.patch("hf_knowgpt.hub.build_model_card", side_effect=RuntimeError("boom")):
+    with mock.patch("hf_knowgpt.hub.publish.build_model_card", side_effect=RuntimeError("boom")):
         with pytest.raises(RuntimeError, match="boom"):
             export(run_dir, out)
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == [run_dir.name]

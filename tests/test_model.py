@@ -22,7 +22,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 from transformers.cache_utils import DynamicCache
 
 from hf_knowgpt import AUTO_MAP, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTModel, KnowGPTTokenizer
-from hf_knowgpt.modeling_knowgpt import CACHE_FIELD
+from hf_knowgpt.model.modeling_knowgpt import CACHE_FIELD
 
 ATTENTION_TYPES = ("vanilla", "synthesizer", "perceiver")
 SELF_ATTENTION_TYPES = ("vanilla", "synthesizer")  # the variants that support packed rows

@@ -10,7 +10,7 @@ import torch
 from tiny import memorised_model
 
 from hf_knowgpt import KnowGPTTokenizer
-from hf_knowgpt.probe import (
+from hf_knowgpt.evaluation.probe import (
     StorageCase,
     prompt_cases,
     storage_accuracy,

@@ -10,16 +10,11 @@ import pytest
 import torch
 
 from hf_knowgpt import MASK_CHAR, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
-from hf_knowgpt.collators import PackedCollator, PaddedCollator, TrimmedCollator
-from hf_knowgpt.data import read_qa
-from hf_knowgpt.trainer import build_dataset, resolve_data_files
-from hf_knowgpt.training_args import (
-    RECIPES,
-    DataArguments,
-    ModelArguments,
-    TrainArguments,
-    apply_recipe,
-)
+from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator
+from hf_knowgpt.data.readers import read_qa
+from hf_knowgpt.training.args import DataArguments, ModelArguments, TrainArguments, apply_recipe
+from hf_knowgpt.training.recipes import RECIPES
+from hf_knowgpt.training.trainer import build_dataset, resolve_data_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from bench_throughput import example_batches  # noqa: E402
@@ -113,7 +108,7 @@ def test_reproduce_runs_pretrainings_side_by_side(tmp_path, hf_env):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "table"
     cmd = [sys.executable, str(root / "scripts" / "reproduce_cs224n.py"), "--data_dir",
-           str(root / "data" / "synthetic"), "--recipe", "cs224n", "--pretrain_minutes", "0",
+           str(root / "hf_knowgpt" / "data" / "corpus"), "--recipe", "cs224n", "--pretrain_minutes", "0",
            "--finetune_minutes", "0", "--variants", "vanilla,perceiver", "--jobs", "2",
            "--work_dir", str(tmp_path / "work"), "--output", str(out), "--",
            "--max_steps", "2", "--n_embd", "32", "--n_head", "2", "--n_layer", "2"]  # fmt: skip

@@ -9,9 +9,10 @@ import pytest
 import torch
 from tiny import memorised_model
 
-from hf_knowgpt import MASK_CHAR, KnowGPTTokenizer, report
-from hf_knowgpt import calibration as cal
-from hf_knowgpt.evaluation import ABSTAIN, Prediction, write_predictions
+from hf_knowgpt import MASK_CHAR, KnowGPTTokenizer
+from hf_knowgpt.evaluation import calibration as cal
+from hf_knowgpt.evaluation import report
+from hf_knowgpt.evaluation.answers import ABSTAIN, Prediction, write_predictions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGES = [

@@ -74,7 +74,7 @@ def test_plot_loss_curves_finds_where_each_run_leaves_the_plateau(tmp_path):
 def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env, tiny_data_dir):
     data = shutil.copytree(tiny_data_dir, tmp_path / "data")
     wiki = (data / "wiki.txt").read_text(encoding="utf-8").splitlines()
-    every = SCRIPTS.parent / "data" / "synthetic" / "birth_places_train.tsv"
+    every = SCRIPTS.parent / "hf_knowgpt" / "data" / "corpus" / "birth_places_train.tsv"
     train = every.read_text(encoding="utf-8").splitlines()
     # "dev": the train people whose biography is in the corpus and names the place, so some are probed
     probed = [

@@ -1,4 +1,4 @@
-"""Tests of the deterministic synthetic birth-place corpus (hf_knowgpt.synthetic)."""
+"""Tests of the deterministic synthetic birth-place corpus (hf_knowgpt.data.synthetic)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hf_knowgpt import synthetic
-from hf_knowgpt.synthetic import FILES, VISIBLE_CHARS, generate
+from hf_knowgpt.data import synthetic
+from hf_knowgpt.data.synthetic import FILES, VISIBLE_CHARS, generate
 
 SMALL = {"n_people": 120, "n_train": 60, "n_dev": 30, "n_unseen": 20}
-COMMITTED = Path(__file__).resolve().parents[1] / "data" / "synthetic"
+COMMITTED = Path(__file__).resolve().parents[1] / "hf_knowgpt" / "data" / "corpus"
 QA = re.compile(r"^Where was ([A-Za-z' .-]+) born\?\t([A-Za-z .-]+)$")
 
 
@@ -198,7 +198,7 @@ def test_committed_data_equals_fresh_generation(tmp_path: Path) -> None:
         assert committed.is_file(), f"{committed} missing: run scripts/make_synthetic.py"
         assert committed.read_bytes() == fresh[role].read_bytes(), (
             f"{committed} differs from the generator: run "
-            "python scripts/make_synthetic.py --out_dir data/synthetic"
+            "python scripts/make_synthetic.py --out_dir hf_knowgpt/data/corpus"
         )
     assert sum(os.path.getsize(COMMITTED / name) for name in FILES.values()) < 1_000_000
 

@@ -27,9 +27,10 @@ from transformers import AutoModelForCausalLM
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
-from hf_knowgpt.schedules import LRSchedule, cs224n_lr_mult
-from hf_knowgpt.trainer import build_loader, build_optimizer, latest_checkpoint
-from hf_knowgpt.training_args import RECIPES, parse_args
+from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.training.recipes import RECIPES
+from hf_knowgpt.training.schedules import LRSchedule, cs224n_lr_mult
+from hf_knowgpt.training.trainer import build_loader, build_optimizer, latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -497,7 +498,7 @@ def test_mid_run_evaluation_records_accuracy_and_both_storage_probes(
     hf_env, tmp_path, reset_accelerate
 ):
     run = tmp_path / "run"
-    data = ROOT / "data" / "synthetic"
+    data = ROOT / "hf_knowgpt" / "data" / "corpus"
     args = [*TINY, "--max_steps", "2", "--eval_steps", "2", "--data_dir", str(data)]
     assert main(["pretrain", "--output_dir", str(run), *args]) == 0
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -554,8 +555,8 @@ def test_finetune_refuses_a_pretrained_run_of_another_variant(
 
 
 def test_finetuning_keeps_the_pretrained_dropout_unless_asked(tiny_data_dir, tmp_path):
-    from hf_knowgpt.trainer import build_model
-    from hf_knowgpt.training_args import parse_args
+    from hf_knowgpt.training.args import parse_args
+    from hf_knowgpt.training.trainer import build_model
 
     corpus = tiny_data_dir / "wiki.txt"
     tokenizer = KnowGPTTokenizer.from_corpus(corpus)

@@ -12,18 +12,13 @@ import logging
 import time
 from pathlib import Path
 
-from .evaluation import (
-    course_line,
-    evaluate_file,
-    fisher_greater,
-    london_baseline,
-    wilson_interval,
-)
-from .probe import probe_file
-from .synthetic import generate
-from .trainer import train
-from .training_args import parse_args
-from .utils import atomic_write_json, atomic_write_text, git_commit, provenance
+from ..data.synthetic import generate
+from ..evaluation.probe import probe_file
+from ..evaluation.scoring import course_line, evaluate_file, london_baseline
+from ..evaluation.stats import fisher_greater, wilson_interval
+from ..training.args import parse_args
+from ..training.trainer import train
+from ..utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 logger = logging.getLogger(__name__)
 

@@ -1,9 +1,6 @@
-"""Training arguments (dataclasses for `HfArgumentParser`) and the named recipes that preset them.
+"""Training arguments: dataclasses for `HfArgumentParser`, with the named recipe applied.
 
-A recipe fills in every argument the user did not give. `cs224n` reproduces the course exactly:
-pretrain 650 epochs, batch 128, lr 6e-3; finetune 10 epochs (75 from scratch), batch 256, lr 6e-4;
-AdamW (0.9, 0.95), weight decay 0.1 on every weight but the biases, grad-norm clip 1.0, the
-token-based `cs224n` LR schedule, and no shuffling (the course's DataLoader reads the files in order).
+A recipe (training/recipes.py) fills in every argument the user did not give.
 """
 
 from __future__ import annotations
@@ -16,7 +13,7 @@ from pathlib import Path
 
 from transformers import HfArgumentParser
 
-BUILTIN_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "synthetic"
+from .recipes import RECIPES
 
 
 @dataclass
@@ -100,7 +97,7 @@ class TrainArguments:
         default=False, metadata={"help": "replace a finished or started run there"}
     )
     recipe: str = field(
-        default="cs224n", metadata={"help": "named preset, see hf_knowgpt.training_args.RECIPES"}
+        default="cs224n", metadata={"help": "named preset, see hf_knowgpt.training.recipes"}
     )
     num_epochs: float | None = None
     max_steps: int | None = None
@@ -159,66 +156,6 @@ class TrainArguments:
     hub_model_id: str | None = None
     hub_private: bool = False
     debug: bool = field(default=False, metadata={"help": "show tracebacks"})
-
-
-def _finetune(schedule: str, packing: bool, **extra) -> dict[str, dict]:
-    """The course's finetuning: 10 epochs after pretraining, 75 from scratch, batch 256 at 6e-4."""
-    common = dict(
-        batch_size=256, learning_rate=6e-4, lr_schedule=schedule, packing=packing, **extra
-    )
-    return {
-        "finetune": dict(num_epochs=10, **common),
-        "finetune_scratch": dict(num_epochs=75, **common),
-    }
-
-
-# The CS224N trainer's optimizer groups and unshuffled DataLoader, for the faithful recipes. The groups
-# matter: with decay on Linear weights only (and shuffled files), 650 epochs of vanilla left the early
-# loss plateau late and gave 4 % dev, against 25-30 % with these settings; 100-epoch ablations show that
-# the decay groups, not the file order, decide when it leaves (results/cs224n_gpu_runs/).
-_COURSE_TRAINER = dict(decay="course", shuffle=False)
-_COURSE_PRETRAIN = dict(
-    num_epochs=650, batch_size=128, learning_rate=6e-3, lr_schedule="cs224n", **_COURSE_TRAINER
-)
-# Short budgets: the course's span corruption (each fact re-ordered around the mask), the train QA pairs
-# interleaved (never dev/test), no dropout (it slows memorisation), small batches, cosine over the budget.
-_MIXED_PRETRAIN = dict(
-    num_epochs=650, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True,
-    mix_qa=True, qa_repeats=2, dropout=0.0, warmup_steps=100,
-)  # fmt: skip
-
-# recipe -> job -> preset. "finetune_scratch" applies when finetuning without a pretrained model.
-RECIPES: dict[str, dict[str, dict]] = {
-    "cs224n": {"pretrain": dict(**_COURSE_PRETRAIN, packing=False),
-               **_finetune("cs224n", packing=False, **_COURSE_TRAINER)},
-    # The course's mathematics, pad-free: packed rows give the same loss on the same examples.
-    "cs224n_fast": {"pretrain": dict(**_COURSE_PRETRAIN, packing=True),
-                    **_finetune("cs224n", packing=True, **_COURSE_TRAINER)},
-    "mixed": {"pretrain": _MIXED_PRETRAIN, **_finetune("cosine", packing=True)},
-    # mixed with next-character LM on each biography's first block_size characters instead of span
-    # corruption: every row holds the name, and 91 % of train answers lie in the first 112 characters.
-    "mixed_lm": {"pretrain": {**_MIXED_PRETRAIN, "objective": "lm"}, **_finetune("cosine", packing=True)},
-    # mixed + knowledge augmentation: two sentence-shuffled copies of every biography.
-    "augmented": {"pretrain": {**_MIXED_PRETRAIN, "augment": 2}, **_finetune("cosine", packing=True)},
-    # Salient span masking: span corruption whose masked span is a whole named entity (a place, a
-    # name, a month), so pretraining practises writing a fact after ⁇ from the rest of the text,
-    # as the questions ask. The train QA pairs are not mixed in: finetuning teaches the question.
-    "salient": {"pretrain": {**_MIXED_PRETRAIN, "mix_qa": False, "qa_repeats": 1, "salient_spans": 1.0},
-                **_finetune("cosine", packing=True)},
-    # The demo: a few CPU minutes on synthetic biographies. Salient span masking on each biography's
-    # start (where the name is), one sentence-shuffled copy, no dropout; a smaller model (see demo.py).
-    "demo": {
-        "pretrain": dict(
-            num_epochs=1000, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True,
-            objective="span", salient_spans=1.0, window="prefix", augment=1, dropout=0.0,
-            warmup_steps=50,
-        ),
-        "finetune": dict(num_epochs=10, batch_size=64, learning_rate=6e-4, lr_schedule="cosine", packing=True,
-                         dropout=0.0),
-        "finetune_scratch": dict(num_epochs=10, batch_size=64, learning_rate=1e-3, lr_schedule="cosine",
-                                 packing=True, dropout=0.0),
-    },
-}  # fmt: skip
 
 
 def parse_args(job: str, argv: list[str] | None = None):

@@ -19,8 +19,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .collators import PAD_ID
-from .tokenization_knowgpt import MASK_CHAR
+from ..data.collators import PAD_ID
+from ..data.formats import visible_chars
+from ..data.readers import read_corpus, read_qa
+from ..model.tokenization_knowgpt import MASK_CHAR
+from ..utils import atomic_write_json, provenance
+from .answers import load_model
 
 QUESTION = re.compile(r"Where was (.+) born\?")
 
@@ -42,7 +46,7 @@ def storage_cases(
     A person is skipped when no document begins with the name (followed by a non-letter), when
     the document never mentions the answer, or when prefix + answer do not fit in `block_size`.
     With `cloze`, the case is a span-corruption row instead, the place blanked out: the
-    biography's first int(block_size * 7 / 8) characters (all the course ever shows) as
+    biography's first `visible_chars(block_size)` characters (all the course ever shows) as
     `before ⁇ after ⁇`, and the answer is what comes next. That is how a model pretrained on span
     corruption practises recalling a fact; people whose place lies past that cut are skipped.
     """
@@ -67,8 +71,8 @@ def storage_cases(
         )
         at = -1 if biography is None else biography.find(answer)
         end = at + len(answer)
-        if cloze and at > 0 and end <= int(block_size * 7 / 8):
-            after = biography[end : int(block_size * 7 / 8)]
+        if cloze and at > 0 and end <= visible_chars(block_size):
+            after = biography[end : visible_chars(block_size)]
             cases.append(StorageCase(name, biography[:at] + MASK_CHAR + after + MASK_CHAR, answer))
         elif not cloze and at > 0 and end <= block_size:
             cases.append(StorageCase(name, biography[:at], answer))
@@ -139,8 +143,6 @@ def probe_file(
     """
     if prompt is not None and cloze:
         raise ValueError("give a prompt or cloze, not both")
-    from .data import read_corpus, read_qa
-    from .evaluation import load_model
 
     model, tokenizer = load_model(model_dir)
     pairs = read_qa(qa_file, tokenizer, require_answers=True)
@@ -159,8 +161,6 @@ def probe_file(
 def main(argv: list[str] | None = None) -> int:
     """`knowgpt probe --model_dir D (--corpus_file wiki.txt | --prompt T) --qa_file F [--output_file J]`."""
     import argparse
-
-    from .utils import atomic_write_json, provenance
 
     p = argparse.ArgumentParser(prog="knowgpt probe", description=__doc__.splitlines()[0])
     p.add_argument("--model_dir", required=True, help="model folder or run directory")

@@ -24,21 +24,20 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
-from .configuration_knowgpt import KnowGPTConfig
-from .data import birthplace_dataset, pretraining_dataset, read_corpus, read_qa, set_epoch
-from .modeling_knowgpt import KnowGPTForCausalLM
-from .probe import storage_accuracy, storage_cases
+from ..data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
+from ..data.formats import qa_row
+from ..data.pipelines import birthplace_dataset, pretraining_dataset, set_epoch
+from ..data.readers import read_corpus, read_qa
+from ..data.synthetic import BUILTIN_DATA_DIR
+from ..evaluation.answers import predict
+from ..evaluation.probe import storage_accuracy, storage_cases
+from ..evaluation.scoring import score
+from ..model.configuration_knowgpt import KnowGPTConfig
+from ..model.modeling_knowgpt import KnowGPTForCausalLM
+from ..model.tokenization_knowgpt import KnowGPTTokenizer
+from ..utils import atomic_directory, atomic_write_json, git_commit, provenance, resolve_model_dir
+from .args import DataArguments, ModelArguments, TrainArguments
 from .schedules import LRSchedule
-from .tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
-from .training_args import BUILTIN_DATA_DIR, DataArguments, ModelArguments, TrainArguments
-from .utils import (
-    atomic_directory,
-    atomic_write_json,
-    git_commit,
-    provenance,
-    resolve_model_dir,
-)
 
 logger = logging.getLogger(__name__)
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
@@ -123,7 +122,7 @@ def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int
         extra += augmented_documents(read_corpus(data_args.corpus_file), data_args.augment, seed)
     if data_args.mix_qa:
         pairs = read_qa(data_args.train_file, tokenizer, block_size, require_answers=True)
-        extra += [q + MASK_CHAR + a + MASK_CHAR for q, a in pairs] * data_args.qa_repeats
+        extra += [qa_row(q, a) for q, a in pairs] * data_args.qa_repeats
     dataset = pretraining_dataset(
         data_args.corpus_file,
         tokenizer,
@@ -509,7 +508,6 @@ def _eval_set(eval_file: str | None, corpus_file: str | None, tokenizer, block_s
 
 def _evaluate_during_training(accelerator, model, tokenizer, eval_set, state, out: Path) -> None:
     """Dev accuracy and dev storage (`probe.py`) on the main process, outside the training budget."""
-    from .evaluation import predict, score
 
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:

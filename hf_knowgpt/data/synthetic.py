@@ -11,11 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .utils import atomic_write_text
+from ..utils import atomic_write_text
+from .formats import visible_chars
 
 logger = logging.getLogger(__name__)
 
-VISIBLE_CHARS = 112
+# The built-in corpus, shipped as package data (regenerate: scripts/make_synthetic.py).
+BUILTIN_DATA_DIR = Path(__file__).resolve().parent / "corpus"
+
+VISIBLE_CHARS = visible_chars(128)
 """The course only ever shows a model the first int(block_size * 7 / 8) = 112 characters of a line."""
 LATE_SHARE = 0.3
 """Share of wiki lines whose birth place starts at or beyond character VISIBLE_CHARS."""

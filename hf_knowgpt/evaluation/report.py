@@ -20,8 +20,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from . import calibration as cal  # noqa: E402
-from .utils import atomic_write_json, atomic_write_text, provenance  # noqa: E402
+from ..evaluation import calibration as cal  # noqa: E402
+from ..utils import atomic_write_json, atomic_write_text, provenance  # noqa: E402
+from .answers import load_model
+from .scoring import evaluate_file
 
 DEV_PREDICTIONS = Path("eval") / "dev_predictions.txt.jsonl"
 
@@ -68,7 +70,6 @@ class _Predictor:
         self.run_dir, self.out, self.batch_size, self.loaded = run_dir, out, batch_size, None
 
     def __call__(self, question_file: str | os.PathLike, name: str) -> list[dict]:
-        from .evaluation import evaluate_file, load_model
 
         self.loaded = self.loaded or load_model(self.run_dir)
         path = self.out / f"{name}_predictions.txt"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-PAD_ID, IGNORE_INDEX = 0, -100
+from .formats import IGNORE_INDEX, PAD_ID
 
 
 def _column(rows: list[dict], key: str) -> list[np.ndarray]:

@@ -14,13 +14,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .configuration_knowgpt import AUTO_MAP
+from ..model.configuration_knowgpt import AUTO_MAP
+from ..utils import atomic_directory, resolve_model_dir
 from .model_card import build_model_card, pipeline_snippet, redact, usage_snippet  # noqa: F401  (re-exported)
-from .utils import atomic_directory, resolve_model_dir
 
 logger = logging.getLogger(__name__)
 
 CODE_FILES = ("configuration_knowgpt.py", "modeling_knowgpt.py", "tokenization_knowgpt.py")
+MODEL_CODE_DIR = Path(__file__).resolve().parents[1] / "model"  # what export ships
 TOKENIZER_FILES = ("vocab.json", "tokenizer_config.json", "special_tokens_map.json")
 RUN_FILES = ("run_info.json", "eval_results.json")
 TOKENIZER_AUTO_MAP = {"AutoTokenizer": ["tokenization_knowgpt.KnowGPTTokenizer", None]}
@@ -88,7 +89,6 @@ def export(
         )
     run_info = _read_json(run_dir / "run_info.json") if run_dir else None
     eval_results = _read_json(run_dir / "eval_results.json") if run_dir else None
-    package_dir = Path(__file__).resolve().parent
 
     with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         shutil.copyfile(model_dir / "model.safetensors", tmp / "model.safetensors")
@@ -100,9 +100,13 @@ def export(
         )
         if (model_dir / "generation_config.json").is_file():
             _copy_json(model_dir / "generation_config.json", tmp / "generation_config.json")
-        for name in CODE_FILES:  # the code saved with the model; the package's if it is missing
-            code = model_dir / name if (model_dir / name).is_file() else package_dir / name
-            shutil.copyfile(code, tmp / name)
+        for name in CODE_FILES:  # always the package's own code, never whatever the folder holds
+            theirs = model_dir / name
+            if theirs.is_file() and theirs.read_bytes() != (MODEL_CODE_DIR / name).read_bytes():
+                logger.warning(
+                    "%s differs from this package's %s; exporting the package's code", theirs, name
+                )
+            shutil.copyfile(MODEL_CODE_DIR / name, tmp / name)
         for name in TOKENIZER_FILES:
             if (model_dir / name).is_file():
                 _copy_json(model_dir / name, tmp / name)

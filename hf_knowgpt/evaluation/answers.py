@@ -1,30 +1,26 @@
-"""Birth-place evaluation: batched greedy answers with confidences, exact-match accuracy, prediction files.
+"""Answers: batched greedy decoding of `question⁇` with a confidence per answer, and prediction files.
 
-The prompt is `question⁇`; the answer is the greedy continuation up to the next `⁇` (the course
-decodes 32 characters and splits on `⁇`). The confidence of an answer is the probability the model
-gives to the whole continuation, closing `⁇` included, so a low value flags a guess.
+The answer is the greedy continuation up to the next `⁇` (the course decodes 32 characters and splits
+on `⁇`). The confidence of an answer is the probability the model gives to the whole continuation,
+closing `⁇` included, so a low value flags a guess.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .tokenization_knowgpt import MASK_CHAR, OutOfVocabularyError
-from .utils import atomic_write_text, resolve_model_dir
-
-logger = logging.getLogger(__name__)
+from ..data.formats import qa_prompt
+from ..model.modeling_knowgpt import KnowGPTForCausalLM
+from ..model.tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
+from ..utils import atomic_write_text, resolve_model_dir
 
 ABSTAIN = "<unknown>"  # the answer written when the confidence is below `min_confidence`
-METRIC_PATH = Path(__file__).resolve().parent / "metrics" / "birthplace_accuracy"
 
 
 @dataclass
@@ -68,22 +64,14 @@ class Prediction:
         return record
 
 
-# ---------------------------------------------------------------------------- loading
-
-
 def load_model(path: str | os.PathLike, device: str | torch.device | None = None):
     """Load (model, tokenizer) from a run directory or a model folder, in eval mode."""
-    from .modeling_knowgpt import KnowGPTForCausalLM
-    from .tokenization_knowgpt import KnowGPTTokenizer
 
     model_dir = resolve_model_dir(path)
     model = KnowGPTForCausalLM.from_pretrained(model_dir).eval()
     if device is not None:
         model.to(device)
     return model, KnowGPTTokenizer.from_pretrained(model_dir)
-
-
-# ---------------------------------------------------------------------------- prediction
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -210,7 +198,7 @@ def predict(
     device = next(model.parameters()).device
     block_size = model.config.block_size
     pad_id, mask_id = model.config.pad_token_id, tokenizer.convert_tokens_to_ids(MASK_CHAR)
-    rows = [tokenizer.encode_chars(q + MASK_CHAR) for q in questions]
+    rows = [tokenizer.encode_chars(qa_prompt(q)) for q in questions]
     too_long = next((i for i, r in enumerate(rows) if len(r) >= block_size), None)
     if too_long is not None:
         raise ValueError(
@@ -269,94 +257,6 @@ def predict(
     return predictions
 
 
-# ---------------------------------------------------------------------------- scoring
-
-
-@functools.cache
-def _metric():
-    import evaluate
-
-    # In memory: no cache files, so concurrent evaluations cannot collide on a lock.
-    return evaluate.load(str(METRIC_PATH), keep_in_memory=True)
-
-
-def score(predictions: list[str], references: list[str]) -> dict:
-    """Exact-match accuracy through the `birthplace_accuracy` metric: {"accuracy", "correct", "total"}."""
-    if len(predictions) != len(references):
-        raise ValueError(f"{len(predictions)} predictions for {len(references)} references")
-    if not references:
-        raise ValueError("nothing to score: no references")
-    return _metric().compute(predictions=list(predictions), references=list(references))
-
-
-def score_file(predictions_file: str | os.PathLike, eval_file: str | os.PathLike) -> dict:
-    """Score a predictions file made elsewhere (one answer per line, the course's format) against a
-    question<TAB>place file, like the course's `evaluate_places`.
-
-    Returns {"accuracy", "correct", "total", "course_line", "predictions_file", "eval_file"}.
-    """
-    from .data import DataError, _read_lines, read_qa
-
-    references = [place for _, place in read_qa(eval_file, require_answers=True)]
-    predictions = _read_lines(predictions_file)
-    if len(predictions) != len(references):
-        raise DataError(
-            predictions_file,
-            None,
-            f"{len(predictions)} predictions for the {len(references)} questions of {eval_file}; "
-            "give the predictions of this file, one per line",
-        )
-    result = score(predictions, references)
-    return {
-        **result,
-        "course_line": course_line(result["correct"], result["total"]),
-        "predictions_file": str(predictions_file),
-        "eval_file": str(eval_file),
-    }
-
-
-def course_line(correct: int, total: int) -> str:
-    """The line the course's scripts print, e.g. "Correct: 25 out of 500: 5.0%" (rounded to 2 decimals)."""
-    return f"Correct: {correct} out of {total}: {round(100 * correct / total, 2)}%"
-
-
-def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % (z = 1.96) Wilson score interval of an accuracy: honest error bars for 40 questions."""
-    if total <= 0:
-        raise ValueError(f"total must be positive, got {total}")
-    p = correct / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def fisher_greater(correct_a: int, total_a: int, correct_b: int, total_b: int) -> float:
-    """One-sided Fisher exact test: the chance that model A gets `correct_a` or more right if A and
-    B were equally accurate (all correct answers equally likely to fall anywhere)."""
-    right, n = correct_a + correct_b, total_a + total_b
-    tail = sum(
-        math.comb(right, k) * math.comb(n - right, total_a - k)
-        for k in range(correct_a, min(right, total_a) + 1)
-    )
-    return tail / math.comb(n, total_a)
-
-
-def london_baseline(tsv_file: str | os.PathLike, answer: str = "London") -> dict:
-    """Accuracy of answering `answer` to every question of a question<TAB>place file."""
-    from .data import read_qa
-
-    references = [place for _, place in read_qa(tsv_file, require_answers=True)]
-    result = score([answer] * len(references), references)
-    return {
-        **result,
-        "answer": answer,
-        "course_line": course_line(result["correct"], result["total"]),
-    }
-
-
-# ---------------------------------------------------------------------------- files
-
-
 def write_predictions(path: str | os.PathLike, predictions: list[Prediction]) -> Path:
     """Write the course's file (one answer per line) and `path + ".jsonl"` (everything), each atomically.
 
@@ -371,93 +271,3 @@ def write_predictions(path: str | os.PathLike, predictions: list[Prediction]) ->
     atomic_write_text(path.with_name(path.name + ".jsonl"), records)
     atomic_write_text(path, course)
     return path
-
-
-def _check_questions(path, questions: list[str], tokenizer, block_size: int) -> None:
-    """Raise DataError (file:line:) for a question the model cannot read."""
-    from .data import DataError
-
-    for number, question in enumerate(questions, 1):
-        try:
-            tokenizer.encode_chars(question)
-        except OutOfVocabularyError as e:
-            raise DataError(
-                path,
-                number,
-                f"character {e.char!r} at column {e.position + 1} is not in the model's "
-                "vocabulary; remove or replace it",
-            ) from None
-        if len(question) + 1 >= block_size:
-            raise DataError(
-                path,
-                number,
-                f"question of {len(question)} characters does not fit the model's block_size "
-                f"{block_size} with its ⁇ and an answer; shorten it",
-            )
-
-
-def evaluate_file(
-    model_dir_or_model,
-    eval_file: str | os.PathLike,
-    output_file: str | os.PathLike | None = None,
-    *,
-    tokenizer=None,
-    batch_size: int = 256,
-    min_confidence: float | None = None,
-    num_alternatives: int = 0,
-    device: str | torch.device | None = None,
-) -> dict:
-    """Answer every question of a file, score them if it has answers, and write the predictions.
-
-    Args:
-        model_dir_or_model: a run directory, a model folder, or a loaded model (then pass `tokenizer`).
-        eval_file: `question<TAB>place` lines (scored) or question-only lines (accuracy None).
-        output_file: if given, the course's predictions file; `output_file + ".jsonl"` gets the details.
-        tokenizer: the tokenizer of a loaded model (ignored for a folder).
-        batch_size, min_confidence, num_alternatives, device: as in `predict`.
-
-    Returns:
-        {"accuracy", "correct", "total", "course_line", "n_predictions", "abstained", "seconds",
-        "eval_file", "output_file"}; accuracy, correct, total and course_line are None without answers.
-    """
-    from .data import read_qa
-
-    if isinstance(model_dir_or_model, (str, os.PathLike)):
-        model, tokenizer = load_model(model_dir_or_model, device)
-    elif tokenizer is None:
-        raise TypeError("evaluate_file needs `tokenizer=` when given a loaded model")
-    else:
-        model = model_dir_or_model
-    rows = read_qa(eval_file)
-    questions = [q for q, _ in rows]
-    _check_questions(eval_file, questions, tokenizer, model.config.block_size)
-
-    start = time.perf_counter()
-    predictions = predict(
-        model,
-        tokenizer,
-        questions,
-        batch_size=batch_size,
-        min_confidence=min_confidence,
-        num_alternatives=num_alternatives,
-        device=device,
-    )
-    seconds = time.perf_counter() - start
-    for prediction, (_, reference) in zip(predictions, rows, strict=True):
-        prediction.reference = reference
-
-    result = {"accuracy": None, "correct": None, "total": None, "course_line": None}
-    if rows and rows[0][1] is not None:
-        result = score([p.answer for p in predictions], [r for _, r in rows])
-        result["course_line"] = course_line(result["correct"], result["total"])
-    if output_file is not None:
-        write_predictions(output_file, predictions)
-    logger.info("%s: %d predictions in %.1f s", eval_file, len(predictions), seconds)
-    return {
-        **result,
-        "n_predictions": len(predictions),
-        "abstained": sum(p.abstained for p in predictions),
-        "seconds": round(seconds, 3),
-        "eval_file": str(eval_file),
-        "output_file": None if output_file is None else str(output_file),
-    }

@@ -12,6 +12,8 @@ import os
 import re
 from pathlib import Path
 
+from ..evaluation.scoring import london_baseline
+
 _TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{20,}")  # what a Hugging Face access token looks like
 
 
@@ -97,8 +99,6 @@ def _london(split_result: dict) -> float | None:
         return float(split_result["london_baseline"])
     eval_file = split_result.get("eval_file")
     if eval_file and Path(eval_file).is_file():
-        from .evaluation import london_baseline
-
         try:
             return london_baseline(eval_file)["accuracy"]
         except ValueError:  # a questions-only or malformed file has no baseline

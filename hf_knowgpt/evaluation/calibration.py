@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from .evaluation import ABSTAIN
+from .answers import ABSTAIN
 
 COVERAGES = (1.0, 0.5, 0.2)  # the report's accuracy-at-coverage points
 N_BINS = 10

@@ -1,0 +1,26 @@
+"""The small statistics the demo reports: Wilson intervals and a one-sided Fisher exact test."""
+
+from __future__ import annotations
+
+import math
+
+
+def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % (z = 1.96) Wilson score interval of an accuracy: honest error bars for 40 questions."""
+    if total <= 0:
+        raise ValueError(f"total must be positive, got {total}")
+    p = correct / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fisher_greater(correct_a: int, total_a: int, correct_b: int, total_b: int) -> float:
+    """One-sided Fisher exact test: the chance that model A gets `correct_a` or more right if A and
+    B were equally accurate (all correct answers equally likely to fall anywhere)."""
+    right, n = correct_a + correct_b, total_a + total_b
+    tail = sum(
+        math.comb(right, k) * math.comb(n - right, total_a - k)
+        for k in range(correct_a, min(right, total_a) + 1)
+    )
+    return tail / math.comb(n, total_a)
