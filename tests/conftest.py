@@ -79,3 +79,12 @@ def tiny_data_dir(tmp_path_factory) -> Path:
         assert len(fitting) >= 40, f"{name}: only {len(fitting)} usable QA pairs"
         (out / name).write_text("\n".join(fitting[:40]) + "\n", encoding="utf-8")
     return out
+
+
+@pytest.fixture
+def reset_accelerate():
+    """In-process training creates an Accelerator; forget its singleton state afterwards."""
+    from accelerate.state import AcceleratorState
+
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

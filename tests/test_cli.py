@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
@@ -42,13 +41,6 @@ def tiny_model(tmp_path_factory, course_data) -> Path:
     KnowGPTForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
-
-
-@pytest.fixture
-def reset_accelerate():
-    """`knowgpt finetune` in-process creates an Accelerator; forget its singleton state afterwards."""
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 def _write(path: Path, text: str) -> Path:

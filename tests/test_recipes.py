@@ -12,7 +12,7 @@ import torch
 from hf_knowgpt import MASK_CHAR, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator
 from hf_knowgpt.data.readers import read_qa
-from hf_knowgpt.training.args import DataArguments, ModelArguments, TrainArguments, apply_recipe
+from hf_knowgpt.training.args import parse_args
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.trainer import build_dataset, resolve_data_files
 
@@ -51,13 +51,7 @@ def test_fast_path_loss_equals_course_style_loss(cs224n_dir, tok, attention_type
 
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
-    model_args, data_args, train_args = (
-        ModelArguments(),
-        DataArguments(data_dir=str(cs224n_dir)),
-        TrainArguments(),
-    )
-    train_args.recipe = recipe
-    apply_recipe("pretrain", model_args, data_args, train_args)
+    _, data_args, _ = parse_args("pretrain", ["--data_dir", str(cs224n_dir), "--recipe", recipe])
     resolve_data_files(data_args)
     dataset, _ = build_dataset("pretrain", data_args, tok, 128, seed=0)
     texts = dataset.with_format(None)["text"]

@@ -21,7 +21,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
@@ -61,13 +60,6 @@ def _optimizer(lr: float = 123.0) -> torch.optim.Optimizer:
 
 def _lrs(opt) -> set[float]:
     return {group["lr"] for group in opt.param_groups}
-
-
-@pytest.fixture
-def reset_accelerate():
-    """In-process `train()` creates an Accelerator; forget its singleton state afterwards."""
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
 
 
 # ---------------------------------------------------------------------------- 1. LR schedule

@@ -5,20 +5,28 @@ A recipe (training/recipes.py) fills in every argument the user did not give.
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import json
+import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Literal
 
 from transformers import HfArgumentParser
 
 from .recipes import RECIPES
+from .schedules import SCHEDULES
+
+Job = Literal["pretrain", "finetune"]
+AttentionType = Literal["vanilla", "synthesizer", "perceiver"]
+RecipeName = Literal[tuple(RECIPES)]
+ScheduleName = Literal[SCHEDULES]
 
 
 @dataclass
 class ModelArguments:
-    attention_type: str | None = field(
+    attention_type: AttentionType | None = field(
         default=None,
         metadata={
             "help": "vanilla, synthesizer or perceiver (default: vanilla, or the pretrained model's)"
@@ -61,10 +69,21 @@ class DataArguments:
     eval_file: str | None = field(
         default=None, metadata={"help": "QA dev TSV (default data_dir/birth_dev.tsv)"}
     )
-    objective: str = field(
+    num_workers: int = 0
+
+    def __post_init__(self):
+        if self.num_workers < 0:
+            raise ValueError(f"--num_workers must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class PretrainDataArguments(DataArguments):
+    """What pretraining learns from the corpus (finetuning has none of these)."""
+
+    objective: Literal["span", "lm"] = field(
         default="span", metadata={"help": "pretraining objective: span (corruption) or lm"}
     )
-    window: str = field(
+    window: Literal["prefix", "random", "stream"] = field(
         default="prefix",
         metadata={
             "help": "prefix (course: truncate), random (any window) or stream (lm only: the start,"
@@ -87,7 +106,13 @@ class DataArguments:
     augment: int = field(
         default=0, metadata={"help": "extra augmented copies of each document (sentence shuffles)"}
     )
-    num_workers: int = 0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.salient_spans <= 1:
+            raise ValueError(f"--salient_spans is a share in [0, 1], got {self.salient_spans}")
+        if self.qa_repeats < 1 or self.augment < 0:
+            raise ValueError("--qa_repeats must be >= 1 and --augment >= 0")
 
 
 @dataclass
@@ -96,8 +121,9 @@ class TrainArguments:
     overwrite_output_dir: bool = field(
         default=False, metadata={"help": "replace a finished or started run there"}
     )
-    recipe: str = field(
-        default="cs224n", metadata={"help": "named preset, see hf_knowgpt.training.recipes"}
+    recipe: RecipeName = field(
+        default="cs224n",
+        metadata={"help": "named preset (hf_knowgpt/training/recipes.py); explicit flags win"},
     )
     num_epochs: float | None = None
     max_steps: int | None = None
@@ -106,11 +132,11 @@ class TrainArguments:
     )
     batch_size: int | None = field(default=None, metadata={"help": "global batch size in examples"})
     learning_rate: float | None = None
-    lr_schedule: str | None = field(default=None, metadata={"help": "cs224n, cosine or constant"})
+    lr_schedule: ScheduleName | None = None
     warmup_tokens: int = 512 * 20
     warmup_steps: int = 0
     weight_decay: float = 0.1
-    decay: str = field(
+    decay: Literal["linear", "course"] = field(
         default="linear",
         metadata={
             "help": "which weights decay: linear (Linear weights only, minGPT) or course (all but "
@@ -128,8 +154,8 @@ class TrainArguments:
     packing: bool | None = field(
         default=None, metadata={"help": "pad-free packed batches (same loss, faster)"}
     )
-    mixed_precision: str | None = field(
-        default=None, metadata={"help": "no, bf16 or fp16 (default: launcher's)"}
+    mixed_precision: Literal["no", "bf16", "fp16"] | None = field(
+        default=None, metadata={"help": "default: the launcher's (fp16 needs a GPU)"}
     )
     seed: int = 0
     save_steps: int = field(
@@ -147,7 +173,7 @@ class TrainArguments:
         default=None,
         metadata={"help": "'latest' (the run directory's newest checkpoint) or a checkpoint path"},
     )
-    report_to: str = field(default="tensorboard", metadata={"help": "tensorboard or none"})
+    report_to: Literal["tensorboard", "none"] = "tensorboard"
     compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
     threads: int | None = field(
         default=None, metadata={"help": "torch intra-op threads (default: all cores)"}
@@ -155,51 +181,76 @@ class TrainArguments:
     push_to_hub: bool = False
     hub_model_id: str | None = None
     hub_private: bool = False
-    debug: bool = field(default=False, metadata={"help": "show tracebacks"})
+
+    def __post_init__(self):
+        """Refuse at parse time what would otherwise run silently wrong (e.g. --max_steps 0)."""
+        at_least_one = ("max_steps", "batch_size", "save_total_limit", "gradient_accumulation_steps",
+                        "logging_steps", "threads")  # fmt: skip
+        for name in at_least_one:
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"--{name} must be >= 1 (or left unset), got {value}")
+        for name in ("save_steps", "eval_steps", "eval_minutes", "max_minutes", "warmup_steps",
+                     "warmup_tokens", "weight_decay"):  # fmt: skip
+            value = getattr(self, name)
+            if value is not None and not value >= 0:
+                raise ValueError(f"--{name} must be >= 0 (0: off), got {value}")
+        if self.num_epochs is not None and not (
+            self.num_epochs > 0 and math.isfinite(self.num_epochs)
+        ):
+            raise ValueError(f"--num_epochs must be a positive number, got {self.num_epochs}")
+        if self.learning_rate is not None and not (
+            self.learning_rate > 0 and math.isfinite(self.learning_rate)
+        ):
+            raise ValueError(f"--learning_rate must be a positive number, got {self.learning_rate}")
 
 
-def parse_args(job: str, argv: list[str] | None = None):
-    """Parse flags (or one .json file) into (ModelArguments, DataArguments, TrainArguments) with the recipe applied.
+class _Parser(HfArgumentParser):
+    """`HfArgumentParser` whose errors (a bad choice, an unknown flag) are one line, not the usage."""
 
-    Args:
-        job: "pretrain" or "finetune" (selects the recipe's preset).
-        argv: command-line arguments (default sys.argv[1:]).
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser(job: Job, recipe: str = "cs224n", pretrained: bool = False) -> HfArgumentParser:
+    """The parser of `job` with the recipe's preset as its defaults, so explicit flags always win."""
+    if recipe not in RECIPES:
+        choices = ", ".join(repr(r) for r in RECIPES)
+        raise ValueError(f"argument --recipe: invalid choice: {recipe!r} (choose from {choices})")
+    parser = _Parser(
+        (ModelArguments, DATA_ARGUMENTS[job], TrainArguments), prog=f"knowgpt {job}",
+        description="Flags left out take the recipe's value (see --recipe), else the default shown.",
+    )  # fmt: skip
+    preset = RECIPES[recipe]["finetune_scratch" if job == "finetune" and not pretrained else job]
+    known = {f.name for dtype in parser.dataclass_types for f in fields(dtype)}
+    unknown = sorted(set(preset) - known)
+    if unknown:
+        raise KeyError(f"recipe {recipe!r} sets {unknown}, which {job} does not take")
+    parser.set_defaults(**preset)
+    return parser
+
+
+def parse_args(job: Job, argv: list[str] | None = None):
+    """Parse flags (or one .json file) into (ModelArguments, DataArguments, TrainArguments).
+
+    The recipe is read first; its preset for `job` ("finetune_scratch" when finetuning without
+    --pretrained_model) becomes the parser's defaults.
     """
     argv = sys.argv[1:] if argv is None else argv
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainArguments))
     if len(argv) == 1 and argv[0].endswith(".json"):
-        model_args, data_args, train_args = parser.parse_json_file(argv[0])
-        given = set(json.loads(Path(argv[0]).read_text(encoding="utf-8")))
-    else:
-        model_args, data_args, train_args = parser.parse_args_into_dataclasses(argv)
-        given = _given_flags(argv)
-    apply_recipe(job, model_args, data_args, train_args, given=given)
-    return model_args, data_args, train_args
+        given = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+        parser = build_parser(
+            job, given.get("recipe", "cs224n"), bool(given.get("pretrained_model"))
+        )
+        defaults = {a.dest: a.default for a in parser._actions if a.dest != "help"}
+        return parser.parse_dict({**defaults, **given})
+    first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    first.add_argument("--recipe", default="cs224n")
+    first.add_argument("--pretrained_model")
+    known, _ = first.parse_known_args(argv)
+    return build_parser(
+        job, known.recipe, bool(known.pretrained_model)
+    ).parse_args_into_dataclasses(argv)
 
 
-def _given_flags(argv: list[str]) -> set[str]:
-    return {a[2:].split("=", 1)[0].replace("-", "_") for a in argv if a.startswith("--")}
-
-
-def apply_recipe(
-    job: str, model_args, data_args, train_args, given: set[str] = frozenset()
-) -> None:
-    """Fill every argument the user left unset from the recipe's preset for `job`."""
-    if train_args.recipe not in RECIPES:
-        raise ValueError(f"unknown recipe {train_args.recipe!r}; choose one of {sorted(RECIPES)}")
-    key = "finetune_scratch" if job == "finetune" and not model_args.pretrained_model else job
-    preset = RECIPES[train_args.recipe][key]
-    for name, value in preset.items():
-        for args in (train_args, data_args, model_args):
-            if name in {f.name for f in dataclasses.fields(args)}:
-                if name not in given and (getattr(args, name) is None or name in _DEFAULTED):
-                    setattr(args, name, value)
-                break
-        else:
-            raise KeyError(f"recipe {train_args.recipe!r} sets unknown argument {name!r}")
-
-
-# Arguments with a non-None default that a recipe may still override when the user did not pass them.
-_DEFAULTED = {
-    "window", "mix_qa", "qa_repeats", "salient_spans", "augment", "warmup_steps", "objective", "dropout", "decay", "shuffle"
-}  # fmt: skip
+DATA_ARGUMENTS = {"pretrain": PretrainDataArguments, "finetune": DataArguments}

@@ -239,6 +239,9 @@ def train(
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
     )
+    if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        # accelerate accepts it and runs fp32 (no autocast, no scaler) while reporting "fp16".
+        raise ValueError("--mixed_precision fp16 does nothing on a CPU; use bf16 or no")
     if args.overwrite_output_dir and not resume_from and accelerator.is_main_process:
         for name in ("checkpoints", "model", "logs"):
             shutil.rmtree(out / name, ignore_errors=True)
