@@ -29,7 +29,8 @@ from hf_knowgpt.cli import main
 from hf_knowgpt.training.args import parse_args
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.schedules import LRSchedule, cs224n_lr_mult
-from hf_knowgpt.training.trainer import build_loader, build_optimizer, latest_checkpoint
+from hf_knowgpt.training.checkpoints import latest_checkpoint
+from hf_knowgpt.training.trainer import build_loader, build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -7,6 +7,8 @@ continues with the same data order, learning rate and step.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -14,8 +16,10 @@ import os
 import random
 import re
 import shutil
+import signal
+import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,10 +41,16 @@ from ..model.modeling_knowgpt import KnowGPTForCausalLM
 from ..model.tokenization_knowgpt import KnowGPTTokenizer
 from ..utils import atomic_directory, atomic_write_json, git_commit, provenance, resolve_model_dir
 from .args import DataArguments, ModelArguments, TrainArguments
+from .checkpoints import (
+    RunLock,
+    latest_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+    truncate_metrics,
+)
 from .schedules import LRSchedule
 
 logger = logging.getLogger(__name__)
-CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
 
 
 def resolve_data_files(data_args: DataArguments) -> None:
@@ -52,17 +62,6 @@ def resolve_data_files(data_args: DataArguments) -> None:
     data_args.train_file = data_args.train_file or str(data_dir / "birth_places_train.tsv")
     if data_args.eval_file is None and (data_dir / "birth_dev.tsv").is_file():
         data_args.eval_file = str(data_dir / "birth_dev.tsv")
-
-
-def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint of a run (incomplete ones never carry the final name)."""
-    root = Path(output_dir) / "checkpoints"
-    found = [
-        (int(m.group(1)), p)
-        for p in root.glob("checkpoint_*")
-        if (m := CHECKPOINT_RE.match(p.name))
-    ]
-    return max(found)[1] if found else None
 
 
 def build_model(job: str, model_args: ModelArguments, corpus_file: str):
@@ -218,20 +217,142 @@ def _prepare_output_dir(args: TrainArguments) -> Path | None:
     return None
 
 
+def _refuse_inputs_inside(out: Path, model_args: ModelArguments, data_args: DataArguments) -> None:
+    """The run directory is replaced or written into: it must not hold any of the run's inputs."""
+    inputs = [model_args.pretrained_model, data_args.data_dir, data_args.corpus_file,
+              data_args.train_file, data_args.eval_file]  # fmt: skip
+    out = out.resolve()
+    for given in filter(None, inputs):
+        path = Path(given).resolve()
+        if path == out or out in path.parents:
+            raise ValueError(
+                f"--output_dir {out} holds an input of this run ({given}); choose another output folder"
+            )
+
+
+_OLD_RUN_FILES = (
+    "checkpoints",
+    "model",
+    "logs",
+    "metrics.jsonl",
+    "run_info.json",
+    "eval_results.json",
+)
+
+
+def _remove_old_run(out: Path) -> None:
+    for name in _OLD_RUN_FILES:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _file_digest(path: str | None) -> str | None:
+    if not path:
+        return None
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _signature(job: str, config: KnowGPTConfig, data_args: DataArguments, mixes_qa: bool) -> dict:
+    """What a checkpoint must share with the run that resumes it: the job, the model, the data."""
+    model = (
+        "attention_type",
+        "vocab_size",
+        "block_size",
+        "n_layer",
+        "n_head",
+        "n_embd",
+        "bottleneck_dim",
+    )
+    uses_train_file = job == "finetune" or mixes_qa
+    return {
+        "job": job,
+        "model": {k: getattr(config, k) for k in model},
+        "corpus_sha256": _file_digest(data_args.corpus_file),
+        "train_file_sha256": _file_digest(data_args.train_file) if uses_train_file else None,
+    }
+
+
+@dataclass
+class _Run:
+    """Everything the training loop works on (built by `_setup`)."""
+
+    job: str
+    args: TrainArguments
+    out: Path
+    accelerator: Accelerator
+    tokenizer: KnowGPTTokenizer
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    loader: DataLoader
+    dataset: object
+    schedule: LRSchedule
+    total_steps: int
+    steps_per_epoch: int
+    tokens_per_example: int
+    signature: dict
+    run_info: dict
+    eval_set: tuple | None
+    state: dict = field(
+        default_factory=lambda: {
+            "step": 0,
+            "epoch": 0,
+            "batches_in_epoch": 0,
+            "train_seconds": 0.0,
+            "useful_tokens": 0,
+        }  # fmt: skip
+    )
+    last_eval_step: int = -1
+    next_eval_minutes: float = math.inf  # set from --eval_minutes
+
+    def trainer_state(self) -> dict:
+        return {
+            "state": self.state,
+            "schedule": self.schedule.state_dict(),
+            "signature": self.signature,
+        }
+
+    def checkpoint(self) -> Path:
+        return save_checkpoint(
+            self.accelerator, self.out, self.trainer_state(), self.args.save_total_limit
+        )
+
+
 def train(
     job: str, model_args: ModelArguments, data_args: DataArguments, args: TrainArguments
 ) -> Path:
     """Run one pretraining or finetuning job; returns the run directory (with `model/` and `run_info.json`).
 
+    Every input is read and checked before the run directory changes; `--overwrite_output_dir` replaces
+    the old run only then. SIGINT/SIGTERM save a resumable checkpoint and stop (KeyboardInterrupt).
+
     Args:
         job: "pretrain" or "finetune".
-        model_args, data_args, args: parsed arguments with the recipe applied (`training_args.parse_args`).
+        model_args, data_args, args: parsed arguments with the recipe applied (`training.args.parse_args`).
     """
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.output_dir)
     resume_from = _prepare_output_dir(args)
-    out.mkdir(parents=True, exist_ok=True)
+    _refuse_inputs_inside(out, model_args, data_args)
+    lock = RunLock(out) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
+    with lock:
+        run = _setup(job, model_args, data_args, args, out, resume_from)
+        wall_start, commit = (
+            time.perf_counter(),
+            git_commit(),
+        )  # the code that runs, even if the tree changes
+        with _stop_on_signal() as stop_requested:
+            _loop(run, stop_requested)
+        _finish(run, time.perf_counter() - wall_start, commit)
+    return out
+
+
+def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None) -> _Run:
+    """Build and check everything (data, model, optimizer, schedule) before touching the run directory."""
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
         mixed_precision=args.mixed_precision,
@@ -242,12 +363,6 @@ def train(
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         # accelerate accepts it and runs fp32 (no autocast, no scaler) while reporting "fp16".
         raise ValueError("--mixed_precision fp16 does nothing on a CPU; use bf16 or no")
-    if args.overwrite_output_dir and not resume_from and accelerator.is_main_process:
-        for name in ("checkpoints", "model", "logs"):
-            shutil.rmtree(out / name, ignore_errors=True)
-        for name in ("metrics.jsonl", "run_info.json", "eval_results.json"):
-            (out / name).unlink(missing_ok=True)
-    accelerator.wait_for_everyone()
     set_seed(args.seed)
     resolve_data_files(data_args)
     tokenizer, model = build_model(job, model_args, data_args.corpus_file)
@@ -255,6 +370,16 @@ def train(
     dataset, tokens_per_example = build_dataset(job, data_args, tokenizer, block_size, args.seed)
     if len(dataset) == 0:
         raise ValueError("the training set is empty")
+    mid_run_eval = bool(args.eval_steps or args.eval_minutes)
+    eval_set = (
+        _eval_set(data_args.eval_file, data_args.corpus_file, tokenizer, block_size)
+        if mid_run_eval
+        else None
+    )
+    if (
+        job == "finetune" and data_args.eval_file
+    ):  # evaluated after training: check it now, not then
+        read_qa(data_args.eval_file, tokenizer, block_size)
 
     world = accelerator.num_processes * args.gradient_accumulation_steps
     if args.batch_size % world:
@@ -284,24 +409,30 @@ def train(
         total_steps=total_steps,
         budget_seconds=60 * args.max_minutes if args.max_minutes else None,
     )
+    mixes_qa = getattr(data_args, "mix_qa", False)
+    signature = _signature(job, model.config, data_args, mixes_qa)
+    saved = (
+        read_checkpoint(resume_from, signature, accelerator.num_processes) if resume_from else None
+    )
+
+    # Everything is read and checked: only now does the run directory change.
+    if accelerator.is_main_process:
+        if resume_from is None:
+            _remove_old_run(out) if args.overwrite_output_dir else (out / "metrics.jsonl").unlink(
+                missing_ok=True
+            )
+        else:
+            truncate_metrics(out / "metrics.jsonl", saved["state"]["step"])
+    accelerator.wait_for_everyone()
     if args.compile:
         model = torch.compile(model)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
-
-    state = {"step": 0, "epoch": 0, "batches_in_epoch": 0, "train_seconds": 0.0, "useful_tokens": 0}
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from))
-        saved = json.loads((resume_from / "trainer_state.json").read_text())
-        state.update(saved["state"])
-        schedule.load_state_dict(saved["schedule"])
-        logger.info("resumed from %s at step %d", resume_from, state["step"])
-
     run_info = {
         "job": job,
         "recipe": args.recipe,
         "attention_type": model_args.attention_type,
         "corpus": data_args.corpus_file,
-        "train_file": data_args.train_file if job == "finetune" or data_args.mix_qa else None,
+        "train_file": data_args.train_file if job == "finetune" or mixes_qa else None,
         "pretrained_from": model_args.pretrained_model,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -312,160 +443,173 @@ def train(
         "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
         "args": {"model": asdict(model_args), "data": asdict(data_args), "train": asdict(args)},
     }
+    run = _Run(job, args, out, accelerator, tokenizer, model, optimizer, loader, dataset, schedule,
+               total_steps, steps_per_epoch, tokens_per_example, signature, run_info, eval_set)  # fmt: skip
+    run.next_eval_minutes = args.eval_minutes or math.inf
+    if saved is not None:
+        accelerator.load_state(str(resume_from))
+        run.state.update(saved["state"])
+        schedule.load_state_dict(saved["schedule"])
+        logger.info("resumed from %s at step %d", resume_from, run.state["step"])
     if accelerator.is_main_process:
         accelerator.init_trackers("knowgpt", config=_scalars(run_info))
-    eval_questions = (
-        _eval_set(data_args.eval_file, data_args.corpus_file, tokenizer, block_size)
-        if (args.eval_steps or args.eval_minutes)
-        else None
-    )
+    return run
 
+
+@contextlib.contextmanager
+def _stop_on_signal():
+    """A flag that SIGINT/SIGTERM set (a second signal acts as usual); the loop checks it each step."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(sig, frame):
+        requested.set()
+        signal.signal(sig, previous[sig])
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _loop(run: _Run, stop_requested: threading.Event) -> None:
+    """Epochs of micro-batches; after each optimizer step, `_after_step` keeps the books and decides
+    whether to stop (step count, time budget, a signal)."""
+    acc, model, state = run.accelerator, run.model, run.state
     bar = tqdm(
-        total=total_steps,
+        total=run.total_steps,
         initial=state["step"],
-        desc=f"{job} ({model_args.attention_type})",
-        disable=not accelerator.is_local_main_process,
+        desc=f"{run.job} ({run.run_info['attention_type']})",
+        disable=not acc.is_local_main_process,
         dynamic_ncols=True,
     )
-    wall_start, next_eval_minutes = time.perf_counter(), args.eval_minutes or math.inf
-    commit = git_commit()  # the code that runs, even if the tree changes during training
-    stop, window = False, {"loss": 0.0, "n": 0, "useful": 0, "seconds": 0.0}
-    pending_examples = pending_useful = 0  # summed over the micro-batches of one optimizer step
-    last_eval_step = -1
-    while not stop and state["step"] < total_steps:
-        epoch = state["epoch"]
-        if job == "pretrain":
-            set_epoch(dataset, epoch)  # fresh span corruption every epoch
-        loader.set_epoch(epoch)
-        batches = (
-            accelerator.skip_first_batches(loader, state["batches_in_epoch"])
-            if state["batches_in_epoch"]
-            else loader
-        )
-        t0 = time.perf_counter()
+    step = _StepTotals()
+    window = {"loss": 0.0, "n": 0, "useful": 0, "seconds": 0.0}
+    stop = False
+    while not stop and state["step"] < run.total_steps:
+        if run.job == "pretrain":
+            set_epoch(run.dataset, state["epoch"])  # fresh span corruption every epoch
+        run.loader.set_epoch(state["epoch"])
+        skip = state["batches_in_epoch"]
+        batches = acc.skip_first_batches(run.loader, skip) if skip else run.loader
+        step.t0 = time.perf_counter()
         for batch in batches:
             n_examples = batch.pop("n_examples")
             model.train()
-            with accelerator.accumulate(model):
+            with acc.accumulate(model):
                 loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                schedule.apply()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                acc.backward(loss)
+                if acc.sync_gradients and run.args.max_grad_norm:
+                    acc.clip_grad_norm_(model.parameters(), run.args.max_grad_norm)
+                run.schedule.apply()
+                run.optimizer.step()
+                run.optimizer.zero_grad(set_to_none=True)
             state["batches_in_epoch"] += 1
-            pending_examples += int(n_examples)
-            pending_useful += count_targets(batch["labels"])
-            window["loss"] += loss.item()
+            step.examples += int(n_examples)
+            step.useful += count_targets(batch["labels"])
+            loss_value = loss.item()
+            step.finite = step.finite and math.isfinite(loss_value)
+            window["loss"] += loss_value
             window["n"] += 1
-            if not accelerator.sync_gradients:
-                continue
-            # One collective per optimizer step: examples for the course's token count, and rank 0's clock
-            # (the time budget and a time-based LR must be the same decision on every rank).
-            step_seconds = time.perf_counter() - t0 if accelerator.is_main_process else 0.0
-            totals = accelerator.reduce(
-                torch.tensor(
-                    [float(pending_examples), step_seconds],
-                    dtype=torch.float64,
-                    device=accelerator.device,
-                ),
-                "sum",
-            )
-            step_seconds = float(totals[1])
-            schedule.advance(int(totals[0]) * tokens_per_example, step_seconds)
-            state["step"] += 1
-            state["useful_tokens"] += pending_useful
-            window["useful"] += pending_useful
-            pending_examples = pending_useful = 0
-            state["train_seconds"] += step_seconds
-            window["seconds"] += step_seconds
-            bar.update(1)
-            if (
-                args.max_minutes and state["step"] % 20 == 0
-            ):  # a time budget: re-estimate the bar's total
-                bar.total = min(
-                    total_steps,
-                    int(state["step"] * 60 * args.max_minutes / state["train_seconds"]) + 1,
-                )
-            if state["step"] % args.logging_steps == 0 or state["step"] == total_steps:
-                _log(
-                    accelerator,
-                    bar,
-                    state,
-                    schedule,
-                    window,
-                    epoch + state["batches_in_epoch"] / len(loader),
-                )
-            if args.save_steps and state["step"] % args.save_steps == 0:
-                save_checkpoint(accelerator, out, state, schedule, args.save_total_limit)
-            if eval_questions and (
-                (args.eval_steps and state["step"] % args.eval_steps == 0)
-                or state["train_seconds"] / 60 >= next_eval_minutes
-            ):
-                _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
-                next_eval_minutes += args.eval_minutes or math.inf
-                last_eval_step = state["step"]
-            over_budget = (  # 0 or None: no time budget
-                bool(args.max_minutes) and state["train_seconds"] >= 60 * args.max_minutes
-            )
-            stop = over_budget or state["step"] >= total_steps
-            t0 = time.perf_counter()
-            if stop:
-                break
+            if acc.sync_gradients:
+                stop = _after_step(run, bar, step, window, stop_requested.is_set())
+                if stop:
+                    break
         else:
             state["epoch"] += 1
             state["batches_in_epoch"] = 0
     bar.close()
 
-    save_checkpoint(accelerator, out, state, schedule, args.save_total_limit)
-    if eval_questions and state["step"] != last_eval_step:
-        _evaluate_during_training(accelerator, model, tokenizer, eval_questions, state, out)
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        with atomic_directory(out / "model") as tmp:
-            accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
-            tokenizer.model_max_length = block_size
-            tokenizer.save_pretrained(tmp)
-        run_info.update(
+
+@dataclass
+class _StepTotals:
+    """What the micro-batches of one optimizer step add up, and when the step started."""
+
+    examples: int = 0
+    useful: int = 0
+    finite: bool = True
+    t0: float = 0.0
+
+
+def _after_step(run: _Run, bar, step: _StepTotals, window: dict, signalled: bool) -> bool:
+    """Count one optimizer step, log, checkpoint and evaluate as asked; True when the run should stop."""
+    acc, args, state = run.accelerator, run.args, run.state
+    # One collective per optimizer step: examples for the course's token count, rank 0's clock (the
+    # time budget and a time-based LR must be one decision on every rank), a non-finite loss, a signal.
+    step_seconds = time.perf_counter() - step.t0 if acc.is_main_process else 0.0
+    flags = [float(step.examples), step_seconds, float(not step.finite), float(signalled)]
+    totals = acc.reduce(torch.tensor(flags, dtype=torch.float64, device=acc.device), "sum")
+    if totals[2]:
+        last = latest_checkpoint(run.out)
+        raise ValueError(
+            f"non-finite loss at step {state['step'] + 1} (learning rate {run.schedule.base_lr:g} too "
+            f"high?); stopped without saving, the last good checkpoint is {last or 'none'}"
+        )
+    step_seconds = float(totals[1])
+    run.schedule.advance(int(totals[0]) * run.tokens_per_example, step_seconds)
+    state["step"] += 1
+    state["useful_tokens"] += step.useful
+    window["useful"] += step.useful
+    state["train_seconds"] += step_seconds
+    window["seconds"] += step_seconds
+    step.examples = step.useful = 0
+    bar.update(1)
+    if args.max_minutes and state["step"] % 20 == 0:  # a time budget: re-estimate the bar's total
+        bar.total = min(
+            run.total_steps, int(state["step"] * 60 * args.max_minutes / state["train_seconds"]) + 1
+        )
+    if state["step"] % args.logging_steps == 0 or state["step"] == run.total_steps:
+        epoch = state["epoch"] + state["batches_in_epoch"] / len(run.loader)
+        _log(acc, bar, state, run.schedule, window, epoch)
+    if args.save_steps and state["step"] % args.save_steps == 0:
+        run.checkpoint()
+    if run.eval_set and (
+        (args.eval_steps and state["step"] % args.eval_steps == 0)
+        or state["train_seconds"] / 60 >= run.next_eval_minutes
+    ):
+        _evaluate_during_training(acc, run.model, run.tokenizer, run.eval_set, state, run.out)
+        run.last_eval_step = state["step"]
+        run.next_eval_minutes += args.eval_minutes or math.inf
+    if totals[3]:
+        ckpt = run.checkpoint()
+        logger.warning(
+            "stopped by a signal; saved %s (resume: --resume_from_checkpoint latest)", ckpt
+        )
+        raise KeyboardInterrupt
+    step.t0 = time.perf_counter()
+    over_budget = bool(args.max_minutes) and state["train_seconds"] >= 60 * args.max_minutes
+    return over_budget or state["step"] >= run.total_steps
+
+
+def _finish(run: _Run, wall_seconds: float, commit: str) -> None:
+    """The final checkpoint, evaluation and `model/` folder, and run_info.json."""
+    acc, state = run.accelerator, run.state
+    run.checkpoint()
+    if run.eval_set and state["step"] != run.last_eval_step:
+        _evaluate_during_training(acc, run.model, run.tokenizer, run.eval_set, state, run.out)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        with atomic_directory(run.out / "model") as tmp:
+            acc.unwrap_model(run.model).save_pretrained(tmp, safe_serialization=True)
+            run.tokenizer.model_max_length = acc.unwrap_model(run.model).config.block_size
+            run.tokenizer.save_pretrained(tmp)
+        run.run_info.update(
             steps=state["step"],
-            epochs=round(state["step"] / steps_per_epoch, 3),
-            tokens=schedule.tokens,
-            useful_tokens=state["useful_tokens"] * accelerator.num_processes,
+            epochs=round(state["step"] / run.steps_per_epoch, 3),
+            tokens=run.schedule.tokens,
+            useful_tokens=state["useful_tokens"] * acc.num_processes,
             train_minutes=round(state["train_seconds"] / 60, 2),
-            provenance=provenance(time.perf_counter() - wall_start, commit=commit),
+            provenance=provenance(wall_seconds, commit=commit),
         )
-        atomic_write_json(out / "run_info.json", run_info)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return out
-
-
-def save_checkpoint(
-    accelerator: Accelerator, out: Path, state: dict, schedule: LRSchedule, keep: int
-) -> Path:
-    """`save_state` into a temporary folder, then rename it into place and prune old checkpoints."""
-    root = out / "checkpoints"
-    final = root / f"checkpoint_{state['step']:07d}"
-    if final.exists():
-        return final
-    tmp = root / f".tmp_checkpoint_{state['step']:07d}"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
-    accelerator.wait_for_everyone()  # every rank's random states are in tmp before it takes the final name
-    if accelerator.is_main_process:
-        (tmp / "trainer_state.json").write_text(
-            json.dumps({"state": state, "schedule": schedule.state_dict()})
-        )
-        os.replace(tmp, final)
-        complete = sorted(p for p in root.glob("checkpoint_*") if CHECKPOINT_RE.match(p.name))
-        for old in complete[: max(0, len(complete) - keep)]:
-            shutil.rmtree(old, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    return final
+        atomic_write_json(run.out / "run_info.json", run.run_info)
+    acc.wait_for_everyone()
+    acc.end_training()
 
 
 def _log(accelerator, bar, state, schedule, window, epoch: float) -> None:
