@@ -59,7 +59,7 @@ def _train(job: str, argv: list[str]) -> int:
 
 def _evaluate(argv: list[str]) -> int:
     from .evaluation.scoring import evaluate_file, score_file
-    from .utils import atomic_write_json, provenance, resolve_model_dir
+    from .utils import atomic_write_json, provenance, refuse_overwriting_inputs, resolve_model_dir
 
     p = argparse.ArgumentParser(prog="knowgpt evaluate")
     source = p.add_mutually_exclusive_group(required=True)
@@ -77,6 +77,10 @@ def _evaluate(argv: list[str]) -> int:
     p.add_argument("--min_confidence", type=float, help="answer <unknown> below this confidence")
     p.add_argument("--num_alternatives", type=int, default=0, help="beam alternatives per question")
     a = p.parse_args(argv)
+    written = {"--output_file": a.output_file, "--score_file": a.score_file}
+    if a.output_file:
+        written["--output_file (its .jsonl)"] = a.output_file + ".jsonl"
+    refuse_overwriting_inputs(written, [a.eval_file, a.predictions_file, a.model_dir])
     if a.predictions_file:
         if a.output_file:
             p.error(

@@ -58,6 +58,9 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
     try:
         yield tmp
+        for file in tmp.rglob("*"):  # libraries may write 0600 temporary files into it
+            if file.is_file():
+                os.chmod(file, 0o666 & ~_umask())
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -69,6 +72,25 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None], inputs) -> None:
+    """The one rule for every command that writes: an output is never an input, nor a folder holding one.
+
+    Args:
+        outputs: flag name -> the path that command will write or replace (None: not written).
+        inputs: the paths the command reads (None entries are skipped).
+    """
+    read = [Path(i).resolve() for i in inputs if i]
+    for flag, given in outputs.items():
+        if not given:
+            continue
+        out = Path(given).resolve()
+        for path in read:
+            if path == out or out in path.parents:
+                raise ValueError(
+                    f"{flag} {given} would overwrite an input ({path}); choose another path"
+                )
 
 
 def resolve_model_dir(path: str | os.PathLike) -> Path:

@@ -27,9 +27,9 @@ from transformers import AutoModelForCausalLM
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
 from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.training.checkpoints import latest_checkpoint
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.schedules import LRSchedule, cs224n_lr_mult
-from hf_knowgpt.training.checkpoints import latest_checkpoint
 from hf_knowgpt.training.trainer import build_loader, build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from ..model.configuration_knowgpt import AUTO_MAP
-from ..utils import atomic_directory, resolve_model_dir
+from ..utils import atomic_directory, refuse_overwriting_inputs, resolve_model_dir
 from .model_card import build_model_card, pipeline_snippet, redact, usage_snippet  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
@@ -78,9 +78,7 @@ def export(
     """
     model_dir, run_dir = locate_run(src)
     out_dir = Path(out_dir)
-    sources = {model_dir.resolve(), *([run_dir.resolve()] if run_dir else [])}
-    if out_dir.resolve() in sources:
-        raise ValueError(f"{out_dir} is the folder being exported; choose another output folder")
+    refuse_overwriting_inputs({"the export folder": out_dir}, [model_dir, run_dir])
     missing = [f for f in ("model.safetensors", "vocab.json") if not (model_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(

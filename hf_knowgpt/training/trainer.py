@@ -39,7 +39,14 @@ from ..evaluation.scoring import score
 from ..model.configuration_knowgpt import KnowGPTConfig
 from ..model.modeling_knowgpt import KnowGPTForCausalLM
 from ..model.tokenization_knowgpt import KnowGPTTokenizer
-from ..utils import atomic_directory, atomic_write_json, git_commit, provenance, resolve_model_dir
+from ..utils import (
+    atomic_directory,
+    atomic_write_json,
+    git_commit,
+    provenance,
+    refuse_overwriting_inputs,
+    resolve_model_dir,
+)
 from .args import DataArguments, ModelArguments, TrainArguments
 from .checkpoints import (
     RunLock,
@@ -217,19 +224,6 @@ def _prepare_output_dir(args: TrainArguments) -> Path | None:
     return None
 
 
-def _refuse_inputs_inside(out: Path, model_args: ModelArguments, data_args: DataArguments) -> None:
-    """The run directory is replaced or written into: it must not hold any of the run's inputs."""
-    inputs = [model_args.pretrained_model, data_args.data_dir, data_args.corpus_file,
-              data_args.train_file, data_args.eval_file]  # fmt: skip
-    out = out.resolve()
-    for given in filter(None, inputs):
-        path = Path(given).resolve()
-        if path == out or out in path.parents:
-            raise ValueError(
-                f"--output_dir {out} holds an input of this run ({given}); choose another output folder"
-            )
-
-
 _OLD_RUN_FILES = (
     "checkpoints",
     "model",
@@ -336,10 +330,14 @@ def train(
     if args.threads:
         torch.set_num_threads(args.threads)
     out = Path(args.output_dir)
-    resume_from = _prepare_output_dir(args)
-    _refuse_inputs_inside(out, model_args, data_args)
+    refuse_overwriting_inputs(
+        {"--output_dir": out},
+        [model_args.pretrained_model, data_args.data_dir, data_args.corpus_file,
+         data_args.train_file, data_args.eval_file],
+    )  # fmt: skip
     lock = RunLock(out) if os.environ.get("RANK", "0") == "0" else contextlib.nullcontext()
-    with lock:
+    with lock:  # first: a run in use is the message that matters
+        resume_from = _prepare_output_dir(args)
         run = _setup(job, model_args, data_args, args, out, resume_from)
         wall_start, commit = (
             time.perf_counter(),
@@ -481,7 +479,7 @@ def _stop_on_signal():
 def _loop(run: _Run, stop_requested: threading.Event) -> None:
     """Epochs of micro-batches; after each optimizer step, `_after_step` keeps the books and decides
     whether to stop (step count, time budget, a signal)."""
-    acc, model, state = run.accelerator, run.model, run.state
+    acc, state = run.accelerator, run.state
     bar = tqdm(
         total=run.total_steps,
         initial=state["step"],
@@ -489,6 +487,14 @@ def _loop(run: _Run, stop_requested: threading.Event) -> None:
         disable=not acc.is_local_main_process,
         dynamic_ncols=True,
     )
+    try:
+        _epochs(run, bar, stop_requested)
+    finally:
+        bar.close()  # before any error message
+
+
+def _epochs(run: _Run, bar, stop_requested: threading.Event) -> None:
+    acc, model, state = run.accelerator, run.model, run.state
     step = _StepTotals()
     window = {"loss": 0.0, "n": 0, "useful": 0, "seconds": 0.0}
     stop = False
@@ -524,7 +530,6 @@ def _loop(run: _Run, stop_requested: threading.Event) -> None:
         else:
             state["epoch"] += 1
             state["batches_in_epoch"] = 0
-    bar.close()
 
 
 @dataclass
