@@ -1,4 +1,4 @@
-"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | probe | report | export | push | data | env.
+"""The `knowgpt` command: pretrain | finetune | evaluate | baseline | demo | probe | report | export | push | data | ask | env.
 
 Bad input (a malformed file, a missing file, a checkpoint of another variant, an unknown flag) ends
 with one line on stderr and a non-zero exit; `--debug` shows the traceback instead.
@@ -25,6 +25,8 @@ USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for ea
   export     RUN_OR_MODEL_DIR FOLDER: the folder `push` would upload
   push       RUN_OR_MODEL_DIR REPO_ID: publish to the Hugging Face Hub
   data       charcorruption|namedata FILE, or validate DATA_DIR
+  ask        "Where was X born?" ...: answers with their confidence (default: the best released model;
+             questions as arguments or one per line on stdin)
   env        the versions, device and threads to paste into a bug report
 """
 
@@ -179,6 +181,29 @@ def _data(argv: list[str]) -> int:
     return data_main(argv)
 
 
+def _ask(argv: list[str]) -> int:
+    from .evaluation.answers import ABSTAIN, load_model, predict
+    from .hub.released import resolve_model
+
+    p = argparse.ArgumentParser(prog="knowgpt ask")
+    p.add_argument("questions", nargs="*", help="e.g. 'Where was Ada Lovelace born?' (none: stdin)")
+    p.add_argument("--model", help="a model folder or run directory, or a released model's name")
+    p.add_argument("--min_confidence", type=float, help=f"answer {ABSTAIN} below this confidence")
+    a = p.parse_args(argv)
+    questions = a.questions or [line.strip() for line in sys.stdin if line.strip()]
+    if not questions:
+        p.error("no question given")
+    model, tokenizer = load_model(resolve_model(a.model))
+    for number, question in enumerate(questions, 1):
+        try:
+            tokenizer.encode_chars(question)
+        except ValueError as e:  # say which question, not just which character
+            raise ValueError(f"question {number} ({question[:60]!r}): {e}") from None
+    for pred in predict(model, tokenizer, questions, min_confidence=a.min_confidence):
+        print(f"{pred.question}\t{pred.answer}\t{pred.confidence:.3f}")
+    return 0
+
+
 def environment() -> dict[str, str]:
     """What a bug report needs (like `transformers env`): versions, device, threads, platform."""
     import importlib.metadata
@@ -218,6 +243,7 @@ COMMANDS = {
     "push": _push,
     "data": _data,
     "env": _env,
+    "ask": _ask,
 }
 
 

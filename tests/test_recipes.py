@@ -119,3 +119,22 @@ def test_reproduce_runs_pretrainings_side_by_side(tmp_path, hf_env):
         assert (info["attention_type"], info["steps"]) == (variant, 2)
         assert (tmp_path / "work" / f"{variant}_pretrain.log").is_file()
     assert "ran 2 at a time" in out.with_suffix(".md").read_text()
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_recipe_finetuning_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
+    for pretrained in ([], ["--pretrained_model", "any"]):  # both finetuning presets
+        _, data_args, _ = parse_args(
+            "finetune", ["--data_dir", str(cs224n_dir), "--recipe", recipe, *pretrained]
+        )
+        resolve_data_files(data_args)
+        dataset, _ = build_dataset("finetune", data_args, tok, 128, seed=0)
+        rows = set(zip(dataset["question"], dataset["answer"], strict=True))
+        assert rows == set(read_qa(cs224n_dir / "birth_places_train.tsv"))
+        held_out = {
+            q
+            for f in ("birth_dev.tsv", "birth_test_inputs.tsv")
+            for q, _ in read_qa(cs224n_dir / f)
+        }
+        train_questions = {q for q, _ in read_qa(cs224n_dir / "birth_places_train.tsv")}
+        assert not {q for q, _ in rows} & (held_out - train_questions)

@@ -1,0 +1,104 @@
+"""Release a pretrained run and its finetuned run into `models/`, measured on the folders as shipped.
+
+    python scripts/release.py --name knowgpt-vanilla-cpu2h --pretrain_run runs/cpu2h_pre \\
+        --finetune_run runs/cpu2h_ft --data_dir ../shared/data/cs224n --hardware "2 CPU cores, AMD EPYC"
+
+Each run is exported (`knowgpt export`: weights, config with the full auto_map, code, tokenizer, card);
+the finetuned folder is then evaluated on dev with `knowgpt evaluate`'s code, and that number, London
+beside it, the commands, commits, hardware and training minutes are added to both cards and to
+`models/index.json`. `results/releases/NAME.json` records it all with its provenance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
+from hf_knowgpt.hub.publish import export
+from hf_knowgpt.hub.released import read_index
+from hf_knowgpt.utils import atomic_write_json, provenance
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run_facts(run: Path) -> dict:
+    info = json.loads((run / "run_info.json").read_text(encoding="utf-8"))
+    prov = info["provenance"]
+    return {"recipe": info["recipe"], "train_minutes": info["train_minutes"], "steps": info["steps"],
+            "epochs": info["epochs"], "command": prov["command"], "git_commit": prov["git_commit"],
+            "machine": prov["machine"], "date": prov["date"]}  # fmt: skip
+
+
+def _release_section(facts: dict, hardware: str, dev: dict | None, note: str) -> str:
+    rows = [f"| {stage} | `{f['command']}` | {f['git_commit']} | {f['date']} | {f['train_minutes']} min, "
+            f"{f['steps']} steps ({f['epochs']} epochs) |" for stage, f in facts.items()]  # fmt: skip
+    text = [
+        "",
+        "## This release",
+        "",
+        f"Hardware: **{hardware}** ({next(iter(facts.values()))['machine']}).",
+        "",
+    ]
+    if dev:
+        text += [f"**Dev accuracy, measured on this folder as shipped: {100 * dev['accuracy']:.1f} % "
+                 f"({dev['correct']}/{dev['total']})**, against the London baseline's "
+                 f"{100 * dev['london']:.1f} % (`knowgpt evaluate --model_dir . --eval_file birth_dev.tsv`).", ""]  # fmt: skip
+    text += ["| stage | command | commit | date | training |", "|---|---|---|---|---|", *rows, ""]
+    if note:
+        text += [note, ""]
+    return "\n".join(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--name", required=True, help="release name; folders NAME-pretrained, NAME-finetuned"
+    )
+    p.add_argument("--pretrain_run", type=Path, required=True)
+    p.add_argument("--finetune_run", type=Path, required=True)
+    p.add_argument("--data_dir", type=Path, required=True, help="holds birth_dev.tsv")
+    p.add_argument("--hardware", required=True, help='e.g. "2 CPU cores, AMD EPYC"')
+    p.add_argument("--note", default="", help="a line added to both cards")
+    a = p.parse_args()
+    t0 = time.perf_counter()
+    models = ROOT / "models"
+    facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
+    minutes = round(sum(f["train_minutes"] for f in facts.values()), 2)
+    pre, fine = models / f"{a.name}-pretrained", models / f"{a.name}-finetuned"
+    export(a.pretrain_run, pre, overwrite=True)
+    export(a.finetune_run, fine, overwrite=True)
+    dev_file = a.data_dir / "birth_dev.tsv"
+    dev = evaluate_file(fine, dev_file, None)
+    dev["london"] = london_baseline(dev_file)["accuracy"]
+    for folder, stage_facts, stage_dev in ((pre, {"pretraining": facts["pretraining"]}, None),
+                                           (fine, facts, dev)):  # fmt: skip
+        card = folder / "README.md"
+        card.write_text(
+            card.read_text(encoding="utf-8")
+            + _release_section(stage_facts, a.hardware, stage_dev, a.note),
+            encoding="utf-8",
+        )
+    recipe = facts["pretraining"]["recipe"]
+    entries = [e for e in (read_index(models) if (models / "index.json").is_file() else [])
+               if e["name"] not in (pre.name, fine.name)]  # fmt: skip
+    common = {"attention_type": json.loads((fine / "config.json").read_text())["attention_type"],
+              "recipe": recipe, "hardware": a.hardware}  # fmt: skip
+    entries += [
+        {"name": pre.name, "stage": "pretrained", **common, "training_minutes": facts["pretraining"]["train_minutes"]},
+        {"name": fine.name, "stage": "finetuned", **common, "training_minutes": minutes,
+         "dev_accuracy": dev["accuracy"], "dev_correct": dev["correct"], "dev_total": dev["total"]},
+    ]  # fmt: skip
+    atomic_write_json(models / "index.json", entries)
+    record = {"name": a.name, "folders": [pre.name, fine.name], "runs": facts, "hardware": a.hardware,
+              "training_minutes": minutes, "dev": {k: dev[k] for k in ("accuracy", "correct", "total", "london")},
+              "provenance": provenance(time.perf_counter() - t0)}  # fmt: skip
+    atomic_write_json(ROOT / "results" / "releases" / f"{a.name}.json", record)
+    print(f"{fine.name}: dev {100 * dev['accuracy']:.1f} % ({dev['correct']}/{dev['total']}), "
+          f"London {100 * dev['london']:.1f} %, {minutes} training minutes")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
