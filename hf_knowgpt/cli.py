@@ -12,7 +12,7 @@ import sys
 
 USAGE = """usage: knowgpt <command> [options]   (knowgpt <command> --help for each command's options)
 
-  pretrain   span-corruption pretraining on a corpus (flags: hf_knowgpt.training_args)
+  pretrain   span-corruption pretraining on a corpus (flags: knowgpt pretrain --help; recipes: hf_knowgpt/training/recipes.py)
   finetune   birth-place finetuning, from scratch or --pretrained_model; evaluates on --eval_file
   evaluate   --model_dir D --eval_file F [--output_file P]: greedy answers and the course's score line
              (--predictions_file P instead of --model_dir: score predictions made elsewhere)

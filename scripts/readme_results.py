@@ -1,7 +1,10 @@
-"""Regenerate the README's results block from results/*.json, so every number there has a committed source.
+"""Regenerate the results tables from results/*.json, so every number shown has a committed source.
 
-python scripts/readme_results.py          # rewrite the block between the markers in README.md
-python scripts/readme_results.py --check  # exit 1 if README.md is out of date (tests/test_readme.py)
+RESULTS.md holds every table (between the results markers), README.md one summary table (between the
+summary markers).
+
+python scripts/readme_results.py          # rewrite both blocks
+python scripts/readme_results.py --check  # exit 1 if either file is out of date (tests/test_readme.py)
 """
 
 from __future__ import annotations
@@ -13,7 +16,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-BEGIN, END = "<!-- results:begin (scripts/readme_results.py) -->", "<!-- results:end -->"
+RESULTS_MARKERS = "<!-- results:begin (scripts/readme_results.py) -->", "<!-- results:end -->"
+SUMMARY_MARKERS = "<!-- summary:begin (scripts/readme_results.py) -->", "<!-- summary:end -->"
+
+# The course's published dev accuracies (the course handout, as ../shared/SPEC.md quotes it).
+COURSE = {
+    "london": "5.0 %",
+    "scratch": "0.6-1.4 %",
+    "vanilla": "20.2-23.0 % (24 % reported)",
+    "synthesizer": "6.2 %",
+}
 
 
 def _load(name: str) -> dict | None:
@@ -138,7 +150,7 @@ def time_to_accuracy_section() -> list[str]:
         )
     lines += [
         "",
-        "Dev storage (`hf_knowgpt/probe.py`): the share of dev people whose biography, cut before the "
+        "Dev storage (`hf_knowgpt/evaluation/probe.py`): the share of dev people whose biography, cut before the "
         "birth place, the model completes with it. Plots: `results/time_to_accuracy/*.png`.",
         "",
     ]
@@ -261,7 +273,8 @@ def extraction_section() -> list[str]:
     return lines
 
 
-def block() -> str:
+def results_block() -> str:
+    """Every table, for RESULTS.md."""
     parts = demo_section()
     parts += course_section(
         "cs224n_gpu.json",
@@ -280,26 +293,112 @@ def block() -> str:
         "`scripts/bench_throughput.py --steps 20`; the first GPU session's machine and tree)",
     )
     parts += confidence_section()
-    return "\n".join([BEGIN, "", *parts, END])
+    return "\n".join([RESULTS_MARKERS[0], "", *parts, RESULTS_MARKERS[1]])
+
+
+def _count(r: dict) -> str:
+    return f"{_pct(r['accuracy'])} ({r['correct']}/{r['total']})"
+
+
+def _gpu_rows() -> dict[str, list[dict]]:
+    """Each row of the uncut GPU table, with the same row of the seed-1 run where there is one."""
+    rows: dict[str, list[dict]] = {}
+    for name in ("cs224n_gpu.json", "cs224n_gpu_seed1.json"):
+        for r in (_load(name) or {"rows": []})["rows"]:
+            rows.setdefault(r["row"], []).append(r)
+    return rows
+
+
+def _best_extraction() -> list[str]:
+    """The best finetuning setting of each pretrained model's sweeps (`results/extraction/`)."""
+    best: dict[str, dict] = {}
+    for path in sorted((RESULTS / "extraction").glob("*.json")):
+        d = json.loads(path.read_text(encoding="utf-8"))
+        for r in d["rows"]:
+            top = best.get(d["pretrained_model"])
+            if top is None or r["all"]["accuracy"] > top["all"]["accuracy"]:
+                best[d["pretrained_model"]] = r
+    return [f"{_count(r['all'])}, `{r['flags']}`" for r in best.values()]
+
+
+def _best_cpu() -> tuple[float, str, str]:
+    """The best final dev accuracy of a model pretrained and finetuned on the CPU (no GPU)."""
+    found = []
+    for path in sorted((RESULTS / "time_to_accuracy").glob("*.json")):
+        d = json.loads(path.read_text(encoding="utf-8"))
+        if "no GPU" in d["provenance"]["machine"]:
+            command = d["provenance"]["command"]
+            extra = f" with `{command.split(' -- ', 1)[1]}`" if " -- " in command else ""
+            what = f"{d['attention_type']}, `{d['recipe']}`{extra}, {d['budget_minutes']:g} min"
+            found.append((d["final_dev_accuracy"], what, str(path.relative_to(ROOT))))
+    course = _load("cs224n.json")
+    if course is not None and "no GPU" in course["provenance"]["machine"]:
+        found += [
+            (r["accuracy"], f"{r['row']}, `{course['recipe']}`", "results/cs224n.json")
+            for r in course["rows"]
+            if "pretrained" in r["row"]
+        ]
+    return max(found)
+
+
+def summary_block() -> str:
+    """One table for README.md: the course's published numbers against ours."""
+    rows = _gpu_rows()
+
+    def ours(row: str, runs: int = 2) -> str:
+        return " / ".join(_count(r) for r in rows.get(row, [])[:runs]) or "not run"
+
+    best_acc, best_what, best_file = _best_cpu()
+    lines = [
+        "| dev accuracy (500 questions) | course (published) | ours | source |",
+        "|---|---|---|---|",
+        f"| London baseline | {COURSE['london']} | {ours('London baseline', runs=1)} | `results/cs224n_gpu.json` |",
+        f"| vanilla, no pretraining | {COURSE['scratch']} | {ours('vanilla, no pretraining')} "
+        "| `results/cs224n_gpu.json`, `results/cs224n_gpu_seed1.json` |",
+        f"| vanilla, pretrained + finetuned | {COURSE['vanilla']} "
+        f"| {ours('vanilla, pretrained + finetuned')} "
+        "| `results/cs224n_gpu.json`, `results/cs224n_gpu_seed1.json` |",
+        f"| synthesizer, pretrained + finetuned | {COURSE['synthesizer']} "
+        f"| {ours('synthesizer, pretrained + finetuned')} | `results/cs224n_gpu.json` |",
+        f"| perceiver, pretrained + finetuned | (not published) "
+        f"| {ours('perceiver, pretrained + finetuned')} | `results/cs224n_gpu.json` |",
+        "| vanilla pretrained as above, the best finetuning setting | - "
+        f"| {' / '.join(_best_extraction())} | `results/extraction/` |",
+        f"| the best on 2 CPU cores ({best_what}) | - | {_pct(best_acc)} | `{best_file}` |",
+    ]
+    return "\n".join([SUMMARY_MARKERS[0], "", *lines, "", SUMMARY_MARKERS[1]])
+
+
+def _splice(text: str, markers: tuple[str, str], block: str) -> str:
+    """Text with the block between the markers (the markers included) replaced by block."""
+    head, rest = text.split(markers[0], 1)
+    _, tail = rest.split(markers[1], 1)
+    return head + block + tail
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true")
     a = p.parse_args()
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    head, rest = readme.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    updated = head + block() + tail
-    if a.check:
-        if updated != readme:
-            print(
-                "README.md results are out of date: run python scripts/readme_results.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    (ROOT / "README.md").write_text(updated, encoding="utf-8")
+    stale = []
+    for name, markers, block in (
+        ("RESULTS.md", RESULTS_MARKERS, results_block()),
+        ("README.md", SUMMARY_MARKERS, summary_block()),
+    ):
+        path = ROOT / name
+        text = path.read_text(encoding="utf-8")
+        updated = _splice(text, markers, block)
+        if updated == text:
+            continue
+        stale.append(name)
+        if not a.check:
+            path.write_text(updated, encoding="utf-8")
+    if a.check and stale:
+        print(
+            f"{', '.join(stale)} out of date: run python scripts/readme_results.py",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -1,21 +1,43 @@
-"""The README tells the truth: its test command is what CI runs, and its results block matches results/."""
+"""The README tells the truth: its test command is what CI runs, its recipes are the package's, and the
+generated tables (README.md's summary, RESULTS.md's tables) match results/."""
 
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from hf_knowgpt.training.recipes import RECIPES
+
 ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_ci_runs_the_readme_test_command():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     command = next(line for line in ci.splitlines() if "pytest" in line)
-    assert command in readme
+    assert command in README
 
 
-def test_readme_results_block_is_generated_from_results():
+def test_readme_is_for_users():
+    """The README stays short; the lab notebook lives in RESULTS.md."""
+    assert len(README.splitlines()) <= 260
+    assert "(RESULTS.md)" in README
+
+
+def test_readme_and_results_links_exist():
+    for name in ("README.md", "RESULTS.md"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)#:]+)\)", text):
+            assert (ROOT / target).exists(), f"{name} links to {target}"
+
+
+def test_readme_recipes_table_is_the_recipes():
+    rows = re.findall(r"^\| `(\w+)` \|", README, re.M)
+    assert rows == list(RECIPES)
+
+
+def test_generated_tables_are_current():
+    """README.md's summary and RESULTS.md's tables, regenerated from results/*.json, are unchanged."""
     proc = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "readme_results.py"), "--check"],
         capture_output=True,
