@@ -81,7 +81,9 @@ def main() -> None:
             + _release_section(stage_facts, a.hardware, stage_dev, a.note),
             encoding="utf-8",
         )
-    recipe = facts["pretraining"]["recipe"]
+    recipe = facts["finetuning"][
+        "recipe"
+    ]  # the named recipe of the pair (the pretraining may predate it)
     entries = [e for e in (read_index(models) if (models / "index.json").is_file() else [])
                if e["name"] not in (pre.name, fine.name)]  # fmt: skip
     common = {"attention_type": json.loads((fine / "config.json").read_text())["attention_type"],

@@ -28,16 +28,21 @@ def main(folder: str, questions_file: str) -> None:
     model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
     tok = AutoTokenizer.from_pretrained(folder, trust_remote_code=True)
     assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
+    mask_id = tok.convert_tokens_to_ids(MASK)
+
+    def answer(
+        new_ids: list[int],
+    ) -> str:  # the text before the next ⁇ (decode drops special tokens)
+        return tok.decode(new_ids[: new_ids.index(mask_id)] if mask_id in new_ids else new_ids)
+
     batch = tok([q + MASK for q in questions], padding=True, return_tensors="pt")
     out = model.generate(**batch, max_new_tokens=32, do_sample=False)
-    generated = [tok.decode(row[batch["input_ids"].size(1) :]).split(MASK)[0] for row in out]
+    generated = [answer(row[batch["input_ids"].size(1) :].tolist()) for row in out]
     pipe = pipeline("text-generation", model=folder, trust_remote_code=True)
-    piped = [
-        pipe(q + MASK, max_new_tokens=32, do_sample=False, return_full_text=False)[0][
-            "generated_text"
-        ].split(MASK)[0]
-        for q in questions
-    ]
+    piped = []
+    for q in questions:
+        ids = pipe(q + MASK, max_new_tokens=32, do_sample=False, return_tensors=True)[0]
+        piped.append(answer(list(ids["generated_token_ids"])[len(tok(q + MASK)["input_ids"]) :]))
     assert not [m for m in sys.modules if m.split(".")[0] == "hf_knowgpt"]
     print(json.dumps({"generate": generated, "pipeline": piped}, ensure_ascii=False))
 
