@@ -415,12 +415,12 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
 
     # Everything is read and checked: only now does the run directory change.
     if accelerator.is_main_process:
-        if resume_from is None:
-            _remove_old_run(out) if args.overwrite_output_dir else (out / "metrics.jsonl").unlink(
-                missing_ok=True
-            )
-        else:
+        if resume_from is not None:
             truncate_metrics(out / "metrics.jsonl", saved["state"]["step"])
+        elif args.overwrite_output_dir:
+            _remove_old_run(out)
+        else:  # a dead run's records (it left no checkpoint) are not this run's
+            (out / "metrics.jsonl").unlink(missing_ok=True)
     accelerator.wait_for_everyone()
     if args.compile:
         model = torch.compile(model)
