@@ -93,6 +93,33 @@ def refuse_overwriting_inputs(outputs: dict[str, str | os.PathLike | None], inpu
                 )
 
 
+MODEL_FILES = (
+    "config.json",
+    "model.safetensors",
+    "vocab.json",
+)  # what loading a model folder reads
+
+
+def check_model_folder(model_dir: Path) -> None:
+    """Refuse, naming the file, a model folder that lacks a file loading reads (safetensors only)."""
+    for name in MODEL_FILES:
+        if not (model_dir / name).is_file():
+            pickle = " (pickled weights are never loaded)" if list(model_dir.glob("*.bin")) else ""
+            raise FileNotFoundError(
+                f"{model_dir / name}: missing{pickle}; export or save the model again"
+            )
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike) -> Iterator[None]:
+    """Turn whatever a library raises on a malformed file into one line naming that file."""
+    try:
+        yield
+    except Exception as e:  # safetensors, json and config errors have no common base
+        lines = str(e).strip().splitlines()
+        raise ValueError(f"{path}: {lines[0] if lines else type(e).__name__}") from e
+
+
 def resolve_model_dir(path: str | os.PathLike) -> Path:
     """The model folder of a run directory (`run/model/`) or a model folder itself (has config.json)."""
     path = Path(path)

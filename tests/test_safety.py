@@ -255,3 +255,53 @@ def test_two_runs_collide_one_wins_and_resumes_exactly_after_sigint(
     assert steps == list(
         range(50, 1501, 50)
     )  # truncated to the checkpoint on resume: no step twice
+
+
+def _break(folder: Path, how: str) -> str:
+    """Damage a copy of a model folder; return the file the error must name."""
+    if how == "truncated weights":
+        with open(folder / "model.safetensors", "r+b") as f:
+            f.truncate(9000)
+        return "model.safetensors"
+    if how == "pickle instead of safetensors":
+        (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+        return "model.safetensors: missing (pickled weights are never loaded)"
+    if how == "missing vocab":
+        (folder / "vocab.json").unlink()
+        return "vocab.json: missing"
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        {"unknown attention": {"attention_type": "bogus"}, "negative layers": {"n_layer": -1}}[how]
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    return "config.json"
+
+
+@pytest.mark.parametrize(
+    "how", ["truncated weights", "pickle instead of safetensors", "missing vocab", "unknown attention",
+            "negative layers"],
+)  # fmt: skip
+@pytest.mark.parametrize("command", ["evaluate", "finetune"])
+def test_a_damaged_model_folder_is_one_line_naming_the_file(
+    pretrained, tiny_data_dir, tmp_path, how, command, capsys
+):
+    import shutil
+
+    folder = tmp_path / "damaged"
+    shutil.copytree(pretrained / "model", folder)
+    named = _break(folder, how)
+    before = _snapshot(folder)
+    if command == "evaluate":
+        argv = [
+            "evaluate",
+            "--model_dir",
+            str(folder),
+            "--eval_file",
+            str(tiny_data_dir / "birth_dev.tsv"),
+        ]
+    else:
+        argv = ["finetune", "--pretrained_model", str(folder), "--data_dir", str(tiny_data_dir),
+                "--output_dir", str(tmp_path / "ft"), "--max_steps", "1", *TINY]  # fmt: skip
+    assert main(argv) == 1
+    assert f"{folder / named}" in _one_error_line(capsys)
+    assert _snapshot(folder) == before and not (tmp_path / "ft" / "model").exists()

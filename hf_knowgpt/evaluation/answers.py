@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 
 from ..data.formats import qa_prompt
+from ..model.configuration_knowgpt import KnowGPTConfig
 from ..model.modeling_knowgpt import KnowGPTForCausalLM
 from ..model.tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
-from ..utils import atomic_write_text, resolve_model_dir
+from ..utils import atomic_write_text, check_model_folder, reading, resolve_model_dir
 
 ABSTAIN = "<unknown>"  # the answer written when the confidence is below `min_confidence`
 
@@ -68,10 +69,15 @@ def load_model(path: str | os.PathLike, device: str | torch.device | None = None
     """Load (model, tokenizer) from a run directory or a model folder, in eval mode."""
 
     model_dir = resolve_model_dir(path)
-    model = KnowGPTForCausalLM.from_pretrained(model_dir).eval()
+    check_model_folder(model_dir)
+    with reading(model_dir / "config.json"):
+        config = KnowGPTConfig.from_pretrained(model_dir)
+    with reading(model_dir / "model.safetensors"):
+        model = KnowGPTForCausalLM.from_pretrained(model_dir, config=config).eval()
     if device is not None:
         model.to(device)
-    return model, KnowGPTTokenizer.from_pretrained(model_dir)
+    with reading(model_dir / "vocab.json"):
+        return model, KnowGPTTokenizer.from_pretrained(model_dir)
 
 
 def _left_pad(rows: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:

@@ -42,8 +42,10 @@ from ..model.tokenization_knowgpt import KnowGPTTokenizer
 from ..utils import (
     atomic_directory,
     atomic_write_json,
+    check_model_folder,
     git_commit,
     provenance,
+    reading,
     refuse_overwriting_inputs,
     resolve_model_dir,
 )
@@ -75,7 +77,9 @@ def build_model(job: str, model_args: ModelArguments, corpus_file: str):
     """(tokenizer, model): fresh for pretraining/scratch finetuning, loaded for finetuning after pretraining."""
     if model_args.pretrained_model:
         model_dir = resolve_model_dir(model_args.pretrained_model)
-        config = KnowGPTConfig.from_pretrained(model_dir)
+        check_model_folder(model_dir)
+        with reading(model_dir / "config.json"):
+            config = KnowGPTConfig.from_pretrained(model_dir)
         wanted = model_args.attention_type
         if wanted is not None and wanted != config.attention_type:
             raise ValueError(
@@ -85,8 +89,10 @@ def build_model(job: str, model_args: ModelArguments, corpus_file: str):
         model_args.attention_type = config.attention_type
         if model_args.dropout is not None:  # asked for (a flag or the recipe); else the model's own
             config.embd_pdrop = config.resid_pdrop = config.attn_pdrop = model_args.dropout
-        tokenizer = KnowGPTTokenizer.from_pretrained(model_dir)
-        return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir, config=config)
+        with reading(model_dir / "vocab.json"):
+            tokenizer = KnowGPTTokenizer.from_pretrained(model_dir)
+        with reading(model_dir / "model.safetensors"):
+            return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir, config=config)
     model_args.attention_type = model_args.attention_type or "vanilla"
     dropout = 0.1 if model_args.dropout is None else model_args.dropout
     read_corpus(corpus_file)  # a missing, empty or non-UTF-8 corpus is a DataError naming the file
