@@ -303,7 +303,7 @@ class _Run:
             "batches_in_epoch": 0,
             "train_seconds": 0.0,
             "useful_tokens": 0,
-        }  # fmt: skip
+        }
     )
     last_eval_step: int = -1
     next_eval_minutes: float = math.inf  # set from --eval_minutes
