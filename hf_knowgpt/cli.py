@@ -194,11 +194,6 @@ def _ask(argv: list[str]) -> int:
     if not questions:
         p.error("no question given")
     model, tokenizer = load_model(resolve_model(a.model))
-    for number, question in enumerate(questions, 1):
-        try:
-            tokenizer.encode_chars(question)
-        except ValueError as e:  # say which question, not just which character
-            raise ValueError(f"question {number} ({question[:60]!r}): {e}") from None
     for pred in predict(model, tokenizer, questions, min_confidence=a.min_confidence):
         print(f"{pred.question}\t{pred.answer}\t{pred.confidence:.3f}")
     return 0

@@ -18,7 +18,7 @@ import torch
 from ..data.formats import qa_prompt
 from ..model.configuration_knowgpt import KnowGPTConfig
 from ..model.modeling_knowgpt import KnowGPTForCausalLM
-from ..model.tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
+from ..model.tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer, OutOfVocabularyError
 from ..utils import atomic_write_text, check_model_folder, reading, resolve_model_dir
 
 ABSTAIN = "<unknown>"  # the answer written when the confidence is below `min_confidence`
@@ -176,6 +176,14 @@ def _beam_alternatives(model, rows, k, max_new, pad_id, mask_id, device, decode)
 
 
 @torch.no_grad()
+def _encode_question(tokenizer, number: int, question: str) -> list[int]:
+    """`question⁇` as ids; a character outside the vocabulary is an error naming the question."""
+    try:
+        return tokenizer.encode_chars(qa_prompt(question))
+    except OutOfVocabularyError as e:
+        raise ValueError(f"question {number} ({question[:60]!r}): {e}") from None
+
+
 def predict(
     model,
     tokenizer,
@@ -204,7 +212,7 @@ def predict(
     device = next(model.parameters()).device
     block_size = model.config.block_size
     pad_id, mask_id = model.config.pad_token_id, tokenizer.convert_tokens_to_ids(MASK_CHAR)
-    rows = [tokenizer.encode_chars(qa_prompt(q)) for q in questions]
+    rows = [_encode_question(tokenizer, n, q) for n, q in enumerate(questions, 1)]
     too_long = next((i for i, r in enumerate(rows) if len(r) >= block_size), None)
     if too_long is not None:
         raise ValueError(

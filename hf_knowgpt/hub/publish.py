@@ -15,7 +15,12 @@ import tempfile
 from pathlib import Path
 
 from ..model.configuration_knowgpt import AUTO_MAP
-from ..utils import atomic_directory, refuse_overwriting_inputs, resolve_model_dir
+from ..utils import (
+    atomic_directory,
+    check_model_folder,
+    refuse_overwriting_inputs,
+    resolve_model_dir,
+)
 from .model_card import build_model_card, pipeline_snippet, redact, usage_snippet  # noqa: F401  (re-exported)
 
 logger = logging.getLogger(__name__)
@@ -79,12 +84,7 @@ def export(
     model_dir, run_dir = locate_run(src)
     out_dir = Path(out_dir)
     refuse_overwriting_inputs({"the export folder": out_dir}, [model_dir, run_dir])
-    missing = [f for f in ("model.safetensors", "vocab.json") if not (model_dir / f).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"{model_dir}: no {' or '.join(missing)}; export needs a folder written by "
-            "model.save_pretrained and tokenizer.save_pretrained (safetensors weights only)"
-        )
+    check_model_folder(model_dir)
     run_info = _read_json(run_dir / "run_info.json") if run_dir else None
     eval_results = _read_json(run_dir / "eval_results.json") if run_dir else None
 

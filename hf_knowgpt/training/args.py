@@ -242,8 +242,7 @@ def parse_args(job: Job, argv: list[str] | None = None):
         parser = build_parser(
             job, given.get("recipe", "cs224n"), bool(given.get("pretrained_model"))
         )
-        defaults = {a.dest: a.default for a in parser._actions if a.dest != "help"}
-        return parser.parse_dict({**defaults, **given})
+        return parser.parse_dict({**vars(parser.parse_args([])), **given})  # the recipe's defaults
     first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     first.add_argument("--recipe", default="cs224n")
     first.add_argument("--pretrained_model")

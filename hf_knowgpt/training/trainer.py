@@ -306,7 +306,7 @@ class _Run:
         }
     )
     last_eval_step: int = -1
-    next_eval_minutes: float = math.inf  # set from --eval_minutes
+    next_eval_minutes: float = math.inf  # the training minute of the next timed evaluation
 
     def trainer_state(self) -> dict:
         return {
@@ -448,8 +448,8 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         "args": {"model": asdict(model_args), "data": asdict(data_args), "train": asdict(args)},
     }
     run = _Run(job, args, out, accelerator, tokenizer, model, optimizer, loader, dataset, schedule,
-               total_steps, steps_per_epoch, tokens_per_example, signature, run_info, eval_set)  # fmt: skip
-    run.next_eval_minutes = args.eval_minutes or math.inf
+               total_steps, steps_per_epoch, tokens_per_example, signature, run_info, eval_set,
+               next_eval_minutes=args.eval_minutes or math.inf)  # fmt: skip
     if saved is not None:
         accelerator.load_state(str(resume_from))
         run.state.update(saved["state"])
