@@ -110,13 +110,21 @@ def _evaluate(argv: list[str]) -> int:
 
 
 def _baseline(argv: list[str]) -> int:
+    from pathlib import Path
+
+    from .data.readers import data_dir_vocabulary
     from .evaluation.scoring import course_line, london_baseline
 
     p = argparse.ArgumentParser(prog="knowgpt baseline")
-    p.add_argument("--eval_file", required=True)
+    p.add_argument(
+        "--eval_file",
+        required=True,
+        help="QA TSV (beside a wiki.txt: checked against that data's vocabulary)",
+    )
     p.add_argument("--answer", default="London")
     a = p.parse_args(argv)
-    result = london_baseline(a.eval_file, answer=a.answer)
+    tokenizer = data_dir_vocabulary(Path(a.eval_file).parent)
+    result = london_baseline(a.eval_file, answer=a.answer, tokenizer=tokenizer)
     print(course_line(result["correct"], result["total"]))
     return 0
 
@@ -207,7 +215,7 @@ def environment() -> dict[str, str]:
     import torch
 
     from . import __version__
-    from .utils import machine_description
+    from .utils import cpu_has_native_bf16, machine_description
 
     info = {"hf_knowgpt": __version__, "python": platform.python_version()}
     for dist in ("torch", "transformers", "datasets", "accelerate", "evaluate", "huggingface_hub"):
@@ -215,6 +223,7 @@ def environment() -> dict[str, str]:
     info["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     info["machine"] = machine_description()
     info["threads"] = str(torch.get_num_threads())
+    info["cpu bf16"] = "native" if cpu_has_native_bf16() else "emulated (slower than fp32)"
     info["platform"] = platform.platform()
     return info
 

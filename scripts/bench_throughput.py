@@ -38,11 +38,12 @@ def example_batches(
     return [rows[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
 
 
-def time_steps(model, batches, collate, eager: bool) -> dict:
+def time_steps(model, batches, collate, eager: bool, bf16: bool = False) -> dict:
     """Seconds and useful tokens of one AdamW training step per batch (the first batch is a warm-up).
 
     The model's device is used; on a GPU each step ends with a synchronisation, as the trainer's
-    per-step `loss.item()` does.
+    per-step `loss.item()` does. `bf16`: the forward under bf16 autocast, as `--mixed_precision bf16`
+    runs it (weights, gradients and optimizer stay fp32).
     """
     model.config._attn_implementation = "eager" if eager else "sdpa"
     model.train()
@@ -53,7 +54,8 @@ def time_steps(model, batches, collate, eager: bool) -> dict:
         start = time.perf_counter()
         batch = collate(rows)  # collation is part of the step: packing has to pay for itself
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        loss = model(**batch).loss
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -79,6 +81,10 @@ def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: st
         else PackedCollator(model.config.block_size)
     )
     fast = time_steps(model, batches, fast_collate, eager=False)
+    # The same step in bf16 autocast (`--mixed_precision bf16`): the same loss and examples, bf16
+    # matrix products; reported beside the fp32 speedup, never as it.
+    model.load_state_dict(init)
+    fast_bf16 = time_steps(model, batches, fast_collate, eager=False, bf16=True)
     # Not the course's mathematics: attention dropout off (the knowledge recipes train without dropout),
     # which lets the fused attention kernel run; reported separately, never as the speedup.
     model.load_state_dict(init)
@@ -88,6 +94,8 @@ def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: st
         "course": course,
         "fast": fast,
         "speedup": fast["tokens_per_s"] / course["tokens_per_s"],
+        "fast_bf16": fast_bf16,
+        "speedup_bf16": fast_bf16["tokens_per_s"] / course["tokens_per_s"],
         "fast_no_attn_dropout": no_attn_dropout,
         "speedup_no_attn_dropout": no_attn_dropout["tokens_per_s"] / course["tokens_per_s"],
     }
@@ -123,6 +131,7 @@ def main() -> None:
         print(
             f"{variant:12s} course-style {r['course']['tokens_per_s']:8.0f} useful tok/s   "
             f"fast path {r['fast']['tokens_per_s']:8.0f} useful tok/s   ({r['speedup']:.2f}x)   "
+            f"[bf16 autocast: {r['fast_bf16']['tokens_per_s']:.0f} tok/s, {r['speedup_bf16']:.2f}x]   "
             f"[attention dropout off: {r['fast_no_attn_dropout']['tokens_per_s']:.0f} tok/s, "
             f"{r['speedup_no_attn_dropout']:.2f}x]",
             flush=True,
@@ -140,14 +149,16 @@ def main() -> None:
     atomic_write_json(a.output + ".json", out)
     rows = "\n".join(
         f"| {v} | {r['course']['tokens_per_s']:.0f} | {r['fast']['tokens_per_s']:.0f} | {r['speedup']:.2f}x "
+        f"| {r['fast_bf16']['tokens_per_s']:.0f} ({r['speedup_bf16']:.2f}x) "
         f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}x) |"
         for v, r in results.items()
     )
     atomic_write_text(
         a.output + ".md",
         "# Training throughput (useful = non-PAD target tokens per second)\n\n"
-        "| variant | course-style step | fast path (same mathematics) | speedup | fast path, attention dropout "
-        "off (not the course's mathematics) |\n|---|---|---|---|---|\n"
+        "| variant | course-style step | fast path (same mathematics) | speedup | fast path in bf16 "
+        "autocast | fast path, attention dropout off (not the course's mathematics) |\n"
+        "|---|---|---|---|---|---|\n"
         f"{rows}\n\n{a.steps} timed steps of {a.batch_size} span-corruption examples from `{corpus.name}` per mode "
         f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads.\n\n"
         f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"

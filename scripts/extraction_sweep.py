@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
 from hf_knowgpt.data.readers import read_corpus, read_qa
 from hf_knowgpt.evaluation.answers import load_model, predict
 from hf_knowgpt.evaluation.probe import QUESTION, storage_cases, stored
@@ -38,6 +40,10 @@ SETTINGS = {  # name -> finetuning flags on top of the recipe
     "lr_3e-4_epochs_5": ["--learning_rate", "3e-4", "--num_epochs", "5"],
     "lr_1.2e-3": ["--learning_rate", "1.2e-3"],
     "no_dropout": ["--dropout", "0"],
+    # Finetuning that cannot overwrite part of what pretraining stored (`--freeze`).
+    "freeze_embeddings": ["--freeze", "embeddings"],
+    "freeze_mlp": ["--freeze", "mlp"],
+    "freeze_lower_half": ["--freeze", "lower_half"],
 }
 
 
@@ -81,10 +87,13 @@ def main() -> None:
     )
     p.add_argument("--output", required=True, help="path without extension")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     a = p.parse_args()
     unknown = set(a.settings.split(",")) - set(SETTINGS)
     if unknown:
         p.error(f"unknown settings {sorted(unknown)}; choose from {sorted(SETTINGS)}")
+    if a.threads:
+        torch.set_num_threads(a.threads)  # the probe and the scoring too, not only the finetunings
     start, commit = time.perf_counter(), git_commit()
     data = Path(a.data_dir)
     pairs = read_qa(data / "birth_dev.tsv", require_answers=True)
@@ -96,6 +105,7 @@ def main() -> None:
                 "--data_dir", a.data_dir, "--recipe", a.recipe, "--pretrained_model",
                 a.pretrained_model, "--seed", str(a.seed), "--report_to", "none",
                 "--logging_steps", "50", "--output_dir", f"{work}/{name}", *SETTINGS[name],
+                *(["--threads", str(a.threads)] if a.threads else []),
             ]  # fmt: skip
             out = train("finetune", *parse_args("finetune", flags))
             info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))

@@ -110,17 +110,26 @@ def throughput_section(name: str = "throughput.json", title: str | None = None) 
         return []
     rows = [
         f"| {v} | {r['course']['tokens_per_s']:.0f} | {r['fast']['tokens_per_s']:.0f} | {r['speedup']:.2f}× "
+        f"| {_bf16_cell(r)} "
         f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}×) |"
         for v, r in d["results"].items()
     ]
     return _table(
         title
         or "**Training throughput** (useful = non-PAD target tokens/s; `scripts/bench_throughput.py`)",
-        "variant | course-style step | fast path, same mathematics | speedup | attention dropout off",
+        "variant | course-style step | fast path, same mathematics | speedup | fast path, bf16 autocast "
+        "| attention dropout off",
         rows,
         d["provenance"],
         f"results/{name}",
     )
+
+
+def _bf16_cell(r: dict) -> str:
+    """The bf16 autocast measurement (results before it was measured have none)."""
+    if "fast_bf16" not in r:
+        return "not measured"
+    return f"{r['fast_bf16']['tokens_per_s']:.0f} ({r['speedup_bf16']:.2f}×)"
 
 
 def time_to_accuracy_section() -> list[str]:
@@ -144,8 +153,13 @@ def time_to_accuracy_section() -> list[str]:
         )
         command = d["provenance"]["command"]
         extra = f" (`{command.split(' -- ', 1)[1]}`)" if " -- " in command else ""
+        budget = (
+            f"{d['budget_minutes']:g} min"
+            if d.get("budget_minutes")
+            else f"checkpoints of one run (`{Path(d['from_run']).name}`)"
+        )
         lines.append(
-            f"| {d['recipe']}{extra} | {d['attention_type']} | {d['budget_minutes']:g} min | {curve} "
+            f"| {d['recipe']}{extra} | {d['attention_type']} | {budget} | {curve} "
             f"| {storage or 'not probed'}{'; fills in the blank: ' + cloze if cloze else ''} |"
         )
     lines += [

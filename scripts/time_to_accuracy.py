@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
 import matplotlib
+import torch
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from hf_knowgpt.evaluation.probe import probe_file  # noqa: E402
 from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline  # noqa: E402
 from hf_knowgpt.training.args import parse_args  # noqa: E402
 from hf_knowgpt.training.recipes import RECIPES  # noqa: E402
@@ -98,6 +101,81 @@ def curve(args, run_dir: Path, dev: Path) -> list[dict]:
     return [point]
 
 
+def checkpoint_points(args, run: Path, dev: Path, work: Path, save) -> list[dict]:
+    """One point per checkpoint of the pretraining `run`, as they appear (the last one holds the final
+    weights): both storage probes of the checkpoint's weights, then the recipe's finetuning from them,
+    scored on dev. `save(points)` is called after each point.
+
+    The checkpoints are one run's, at its own LR schedule: a point at minute 30 of a 110-minute cosine
+    is not a 30-minute recipe (it has not annealed).
+    """
+    like = Path(args.config_from or run / "model")  # config and tokenizer of the run's model
+    points, done = [], set()
+    while True:
+        finished = (run / "run_info.json").exists()  # written after the final checkpoint
+        pending = sorted(
+            p for p in (run / "checkpoints").glob("checkpoint_*") if p.name not in done
+        )
+        if not pending and finished:
+            break
+        if not pending:
+            time.sleep(30)
+            continue
+        ckpt = pending[0]
+        done.add(ckpt.name)
+        folder = work / ckpt.name / "pretrained"
+        _model_folder(ckpt / "model.safetensors", like, folder)
+        state = json.loads((ckpt / "trainer_state.json").read_text(encoding="utf-8"))["state"]
+        points.append(_point(args, folder, dev, work / ckpt.name, state["train_seconds"] / 60))
+        points[-1]["step"] = state["step"]
+        save(points)
+    for name in ("config.json", "vocab.json"):  # the folders built from `like` were the run's model
+        theirs, ours = (_settings(f / name) for f in (like, run / "model"))
+        if theirs != ours:
+            raise SystemExit(f"{like / name} differs from the run's {run / 'model' / name}")
+    return points
+
+
+def _model_folder(weights: Path, like: Path, folder: Path) -> None:
+    """A loadable model folder: `weights` (a checkpoint's) with the config, tokenizer and code of `like`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in like.iterdir():
+        if f.suffix == ".py" or f.name in _SHARED:
+            shutil.copy2(f, folder / f.name)
+    shutil.copy2(weights, folder / "model.safetensors")
+
+
+_SHARED = ("config.json", "generation_config.json", "vocab.json", "tokenizer_config.json")
+
+
+def _settings(path: Path) -> dict:
+    """A config or vocabulary file's content, less what export adds (the remote code's `auto_map`) and
+    the library version that wrote it."""
+    content = json.loads(path.read_text(encoding="utf-8"))
+    return {k: v for k, v in content.items() if k not in ("auto_map", "transformers_version")}
+
+
+def _point(args, pretrained: Path, dev: Path, work: Path, pretrain_minutes: float) -> dict:
+    """Storage of `pretrained`, then the recipe's finetuning from it, scored on `dev`."""
+    corpus = Path(args.data_dir) / "wiki.txt"
+    point = {"pretrain_minutes": round(pretrain_minutes, 2)}
+    for key, cloze in (("dev_storage", False), ("dev_cloze_storage", True)):
+        point[key] = probe_file(pretrained, corpus, dev, cloze=cloze)["storage"]
+    flags = ["--data_dir", args.data_dir, "--recipe", args.recipe, "--seed", str(args.seed),
+             "--report_to", "none", "--logging_steps", "50", "--pretrained_model", str(pretrained),
+             "--output_dir", str(work / "finetune"), "--overwrite_output_dir", *args.extra]  # fmt: skip
+    finetuned = _run("finetune", flags)
+    info = json.loads((finetuned / "run_info.json").read_text(encoding="utf-8"))
+    point["train_minutes"] = round(pretrain_minutes + info["train_minutes"], 2)
+    point["dev_accuracy"] = evaluate_file(finetuned / "model", dev)["accuracy"]
+    print(
+        f"{point['pretrain_minutes']:7.2f} min pretraining: dev {100 * point['dev_accuracy']:5.1f} %, "
+        f"storage {100 * point['dev_storage']:5.1f} %, cloze {100 * point['dev_cloze_storage']:5.1f} %",
+        flush=True,
+    )
+    return point
+
+
 def plot(points, baseline: float, scratch: float | None, title: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(
@@ -146,6 +224,17 @@ def main() -> None:
     p.add_argument(
         "--scratch_accuracy", type=float, help="dev accuracy without pretraining (reference line)"
     )
+    p.add_argument(
+        "--from_run",
+        help="a pretraining run (running or finished) to follow instead of training one: each "
+        "checkpoint is probed, finetuned with the recipe and scored",
+    )
+    p.add_argument(
+        "--config_from",
+        help="with --from_run: the model folder whose config and tokenizer the checkpoints share "
+        "(default: the run's final model/)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--work_dir", default=str(ROOT / "runs" / "time_to_accuracy"))
     p.add_argument("--output_dir", default=str(ROOT / "results" / "time_to_accuracy"))
     p.add_argument("--seed", type=int, default=0)
@@ -156,35 +245,41 @@ def main() -> None:
         "extra", nargs="*", help="more trainer flags after --, e.g. -- --learning_rate 3e-3"
     )
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        args.extra += ["--threads", str(args.threads)]
     start, commit = time.perf_counter(), git_commit()
     dev = Path(args.data_dir) / "birth_dev.tsv"
-    name = f"{args.recipe}_{args.attention_type}_{args.minutes:g}min" + (
-        f"_{args.tag}" if args.tag else ""
-    )
-    points = curve(args, Path(args.work_dir) / name, dev)
+    budget = f"{args.minutes:g}min" if not args.from_run else "checkpoints"
+    name = f"{args.recipe}_{args.attention_type}_{budget}" + (f"_{args.tag}" if args.tag else "")
     baseline = london_baseline(dev)["accuracy"]
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    plot(
-        points,
-        baseline,
-        args.scratch_accuracy,
-        f"{args.recipe} ({args.attention_type})",
-        out / f"{name}.png",
-    )
-    result = {
-        "recipe": args.recipe,
-        "attention_type": args.attention_type,
-        "budget_minutes": args.minutes,
-        "data_dir": args.data_dir,
-        "points": points,
-        "final_dev_accuracy": points[-1]["dev_accuracy"],
-        "best_dev_accuracy": max(p["dev_accuracy"] for p in points),
-        "london_baseline": baseline,
-        "scratch_accuracy": args.scratch_accuracy,
-        "provenance": provenance(time.perf_counter() - start, commit=commit),
-    }
-    atomic_write_json(out / f"{name}.json", result)
+
+    def save(points: list[dict]) -> None:
+        title = f"{args.recipe} ({args.attention_type})"
+        plot(points, baseline, args.scratch_accuracy, title, out / f"{name}.png")
+        result = {
+            "recipe": args.recipe,
+            "attention_type": args.attention_type,
+            "budget_minutes": None if args.from_run else args.minutes,
+            "from_run": args.from_run,
+            "data_dir": args.data_dir,
+            "points": points,
+            "final_dev_accuracy": points[-1]["dev_accuracy"],
+            "best_dev_accuracy": max(p["dev_accuracy"] for p in points),
+            "london_baseline": baseline,
+            "scratch_accuracy": args.scratch_accuracy,
+            "provenance": provenance(time.perf_counter() - start, commit=commit),
+        }
+        atomic_write_json(out / f"{name}.json", result)
+
+    work = Path(args.work_dir) / name
+    if args.from_run:
+        points = checkpoint_points(args, Path(args.from_run), dev, work, save)
+    else:
+        points = curve(args, work, dev)
+        save(points)
     for pt in points:
         storage = "".join(f"  {key[4:]} {100 * pt[key]:5.1f} %" for key in STORAGE if key in pt)
         print(f"{pt['train_minutes']:7.2f} min  dev {100 * pt['dev_accuracy']:5.1f} %{storage}")

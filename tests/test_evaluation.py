@@ -202,7 +202,8 @@ def test_evaluate_file_scores_and_writes(vanilla, tmp_path):
     run_dir = tmp_path / "run"
     model.save_pretrained(run_dir / "model")
     tokenizer.save_pretrained(run_dir / "model")
-    rows = [(question(n), p) for n, p in PEOPLE[:6]] + [(question("Ivo Andric"), "Travnik")]
+    # A place it never learned, in its vocabulary (an answer outside it is an error, not a miss).
+    rows = [(question(n), p) for n, p in PEOPLE[:6]] + [(question("Ivo Andric"), "Weill")]
     eval_file = _write_tsv(tmp_path / "dev.tsv", rows)
     out = tmp_path / "preds" / "dev.predictions"
 
@@ -243,7 +244,7 @@ def test_unreadable_question_names_its_line(vanilla, tmp_path):
     model, tokenizer = vanilla
     eval_file = tmp_path / "bad.tsv"
     eval_file.write_text("Where was Ada Lovelace born?\nWhere was Ωmega born?\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"bad.tsv:2: character 'Ω' at column 11"):
+    with pytest.raises(DataError, match=r"bad.tsv:2: character 'Ω' \(U\+03A9\) at column 11"):
         evaluate_file(model, eval_file, tokenizer=tokenizer)
 
 

@@ -5,9 +5,11 @@ Every in-process run is tiny (2 steps of a 2-layer model on a 60-line corpus).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import pickle
 import signal
 import stat
 import subprocess
@@ -15,10 +17,13 @@ import sys
 import time
 from pathlib import Path
 
+import accelerate.checkpointing
 import pytest
 import torch
+from accelerate.state import AcceleratorState
 from safetensors.torch import load_file
 
+import hf_knowgpt.utils
 from hf_knowgpt.cli import main
 from hf_knowgpt.training.checkpoints import LOCK_NAME, latest_checkpoint
 
@@ -305,3 +310,93 @@ def test_a_damaged_model_folder_is_one_line_naming_the_file(
     assert main(argv) == 1
     assert f"{folder / named}" in _one_error_line(capsys)
     assert _snapshot(folder) == before and not (tmp_path / "ft" / "model").exists()
+
+
+def test_evaluate_replaces_its_pair_only_when_both_files_are_complete(
+    pretrained, tiny_data_dir, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "preds.txt"
+    argv = ["evaluate", "--model_dir", str(pretrained), "--eval_file",
+            str(tiny_data_dir / "birth_dev.tsv"), "--output_file", str(out)]  # fmt: skip
+    out.mkdir()  # the .txt cannot be written: its .jsonl is not written either
+    assert main(argv) == 1 and f"{out}: is a directory" in _one_error_line(capsys)
+
+    def written() -> list[str]:
+        return sorted(p.name for p in tmp_path.iterdir() if "preds" in p.name)
+
+    assert written() == ["preds.txt"]
+    out.rmdir()
+    out.write_text("old\n")
+    out.with_name("preds.txt.jsonl").write_text("old\n")
+    synced = []
+
+    def fsync(fd):  # the disk is full when the second file of the pair is synced
+        synced.append(fd)
+        if len(synced) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hf_knowgpt.utils.os, "fsync", fsync)
+    assert main(argv) == 1 and "No space left on device" in _one_error_line(capsys)
+    assert out.read_text() == out.with_name("preds.txt.jsonl").read_text() == "old\n"
+    assert written() == ["preds.txt", "preds.txt.jsonl"]  # and no temporary file
+
+
+def test_a_checkpoint_save_removes_the_temporary_folder_of_a_killed_save(pretrained, tiny_data_dir):
+    stale = pretrained / "checkpoints" / ".tmp_checkpoint_0000003"  # killed while saving step 3
+    stale.mkdir()
+    (stale / "model.safetensors").write_bytes(b"half")
+    assert main(["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(pretrained),
+                 "--resume_from_checkpoint", "latest", "--max_steps", "4", "--save_steps", "2",
+                 *TINY]) == 0  # fmt: skip
+    assert not stale.exists() and latest_checkpoint(pretrained).name == "checkpoint_0000004"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(errno.ENOSPC, "No space left on device"),
+     RuntimeError("[enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file")],
+)  # fmt: skip
+def test_a_disk_full_during_a_checkpoint_keeps_the_last_good_one(
+    tiny_data_dir, tmp_path, monkeypatch, capsys, error
+):
+    real_save = accelerate.checkpointing.save
+
+    def save(obj, f, *args, **kwargs):  # the weights of step 2 are written, then the disk is full
+        if ".tmp_checkpoint_0000002" in str(f) and "optimizer" in str(f):
+            raise error
+        real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(accelerate.checkpointing, "save", save)
+    run = tmp_path / "run"
+    argv = ["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(run),
+            "--max_steps", "3", "--save_steps", "1", *TINY]  # fmt: skip
+    assert main(argv) == 1
+    line = _one_error_line(capsys)
+    first = run / "checkpoints" / "checkpoint_0000001"
+    assert f"{run / 'checkpoints' / 'checkpoint_0000002'}: not saved" in line and str(first) in line
+    assert str(error).split(" .")[0] in line
+    assert [p.name for p in (run / "checkpoints").iterdir()] == [first.name]
+    assert not (run / "model").exists()
+    monkeypatch.undo()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    assert main([*argv, "--resume_from_checkpoint", "latest"]) == 0  # the kept one is whole
+
+
+def test_a_corrupt_random_state_file_is_refused_and_never_unpickled(
+    pretrained, tiny_data_dir, tmp_path, capsys
+):
+    marker = tmp_path / "code_ran"
+
+    class Exploit:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    states = latest_checkpoint(pretrained) / "random_states_0.pkl"
+    argv = ["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(pretrained),
+            "--max_steps", "4", "--resume_from_checkpoint", "latest", *TINY]  # fmt: skip
+    for content in (b"\x93NUMPY garbage, not a torch file", pickle.dumps(Exploit(), protocol=2)):
+        states.write_bytes(content)
+        assert main(argv) == 1
+        assert f"{states}: unreadable" in _one_error_line(capsys)
+        AcceleratorState._reset_state(reset_partial_state=True)
+    assert not marker.exists()

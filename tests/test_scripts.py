@@ -71,12 +71,13 @@ def test_plot_loss_curves_finds_where_each_run_leaves_the_plateau(tmp_path):
     assert out.with_suffix(".png").stat().st_size > 0
 
 
-def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env, tiny_data_dir):
+def _probed_dev(tiny_data_dir: Path, tmp_path: Path) -> tuple[Path, list[str]]:
+    """A copy of the tiny data whose "dev" is the train people whose biography is in the corpus and
+    names the place, so that the storage probe has cases."""
     data = shutil.copytree(tiny_data_dir, tmp_path / "data")
     wiki = (data / "wiki.txt").read_text(encoding="utf-8").splitlines()
     every = SCRIPTS.parent / "hf_knowgpt" / "data" / "corpus" / "birth_places_train.tsv"
     train = every.read_text(encoding="utf-8").splitlines()
-    # "dev": the train people whose biography is in the corpus and names the place, so some are probed
     probed = [
         line
         for line in train
@@ -86,6 +87,11 @@ def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env
     ]
     assert len(probed) >= 5
     (data / "birth_dev.tsv").write_text("\n".join(probed) + "\n", encoding="utf-8")
+    return data, probed
+
+
+def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env, tiny_data_dir):
+    data, probed = _probed_dev(tiny_data_dir, tmp_path)
     tokenizer = KnowGPTTokenizer.from_corpus(data / "wiki.txt")
     config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=1, n_embd=16, n_head=2, block_size=64)
     KnowGPTForCausalLM(config).save_pretrained(tmp_path / "pre")
@@ -124,3 +130,45 @@ def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env
         env=hf_env, capture_output=True, text=True,
     )  # fmt: skip
     assert bad.returncode == 2 and "unknown settings ['nope']" in bad.stderr
+
+
+def test_time_to_accuracy_follows_a_runs_checkpoints(
+    tmp_path, hf_env, tiny_data_dir, reset_accelerate
+):
+    from hf_knowgpt.cli import main
+
+    data, _ = _probed_dev(tiny_data_dir, tmp_path)
+    tiny = ["--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "64",
+            "--batch_size", "8", "--report_to", "none", "--data_dir", str(data)]  # fmt: skip
+    run = tmp_path / "pre"
+    assert (
+        main(["pretrain", *tiny, "--max_steps", "4", "--save_steps", "2", "--output_dir", str(run)])
+        == 0
+    )
+    steps = sorted(int(p.name.split("_")[1]) for p in (run / "checkpoints").glob("checkpoint_*"))
+    assert steps == [2, 4]  # every second step, the last one the final weights
+
+    def follow(*flags):
+        return subprocess.run(
+            [sys.executable, str(SCRIPTS / "time_to_accuracy.py"), "--recipe", "cs224n_fast",
+             "--from_run", str(run), "--data_dir", str(data), "--work_dir", str(tmp_path / "work"),
+             "--output_dir", str(tmp_path / "out"), *flags, "--", "--max_steps", "1", *tiny[:10]],
+            env=hf_env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+
+    done = follow()
+    assert done.returncode == 0, done.stderr[-2000:]
+    d = json.loads((tmp_path / "out" / "cs224n_fast_vanilla_checkpoints.json").read_text())
+    assert [p["step"] for p in d["points"]] == steps
+    for p in d["points"]:
+        assert 0 <= p["dev_storage"] <= 1 and 0 <= p["dev_cloze_storage"] <= 1
+        assert p["train_minutes"] >= p["pretrain_minutes"] >= 0  # plus the finetuning's minutes
+    assert (tmp_path / "out" / "cs224n_fast_vanilla_checkpoints.png").stat().st_size > 0
+
+    # Checkpoints read with another model's config and vocabulary would give wrong points: refused.
+    other = tmp_path / "other"
+    shutil.copytree(run / "model", other)
+    config = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "n_head": 4}))
+    refused = follow("--config_from", str(other), "--tag", "other")
+    assert refused.returncode != 0 and "differs from the run's" in refused.stderr

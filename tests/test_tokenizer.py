@@ -9,6 +9,8 @@ import pytest
 from transformers import AutoTokenizer
 
 from hf_knowgpt import MASK_CHAR, PAD_CHAR, KnowGPTTokenizer, OutOfVocabularyError
+from hf_knowgpt.cli import main
+from hf_knowgpt.data.readers import data_dir_vocabulary, vocabulary
 
 OOV = "\u2603"  # ☃, not in wiki.txt
 
@@ -116,3 +118,28 @@ def test_out_of_vocabulary_via_encode_chars_names_position(tok):
     assert isinstance(info.value, ValueError) and not isinstance(info.value, KeyError)
     assert (info.value.char, info.value.position) == (OOV, 2)
     assert repr(OOV) in str(info.value) and "at character 2" in str(info.value)
+
+
+def test_the_course_vocabulary_is_the_same_with_the_train_files_characters(cs224n_dir, tok):
+    """A new model's vocabulary is its corpus and its train file; the course's TSVs use only
+    characters of wiki.txt, so it stays the 256 entries of wiki.txt."""
+    with_train = vocabulary(cs224n_dir / "wiki.txt", cs224n_dir / "birth_places_train.tsv")
+    assert with_train.get_vocab() == tok.get_vocab() and len(with_train) == 256
+    assert data_dir_vocabulary(cs224n_dir).get_vocab() == tok.get_vocab()
+
+
+def test_finetuning_from_scratch_can_write_every_place_of_its_train_file(
+    tiny_data_dir, tmp_path, hf_env, reset_accelerate
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wiki.txt").write_bytes((tiny_data_dir / "wiki.txt").read_bytes())
+    train = (tiny_data_dir / "birth_places_train.tsv").read_text(encoding="utf-8")
+    (data / "birth_places_train.tsv").write_text(train + f"Where was Sn{OOV}w born?\tZ{OOV}g\n")
+    run = tmp_path / "run"
+    argv = ["finetune", "--data_dir", str(data), "--output_dir", str(run), "--max_steps", "1",
+            "--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "64",
+            "--batch_size", "8", "--report_to", "none", "--threads", "1"]  # fmt: skip
+    assert main(argv) == 0
+    vocab = json.loads((run / "model" / "vocab.json").read_text(encoding="utf-8"))
+    assert OOV in vocab and len(vocab) == len(KnowGPTTokenizer.from_corpus(data / "wiki.txt")) + 1

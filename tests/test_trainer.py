@@ -569,3 +569,31 @@ def test_finetuning_keeps_the_pretrained_dropout_unless_asked(tiny_data_dir, tmp
     assert dropouts(*pretrained, "--dropout", "0") == (0.0, 0.0, 0.0)  # was silently ignored before
     assert dropouts() == (0.1, 0.1, 0.1)  # a new model: the course's 0.1
     assert dropouts("--recipe", "demo") == (0.0, 0.0, 0.0)  # a recipe's value counts as asked
+
+
+@pytest.mark.parametrize(
+    "freeze, kept",
+    [
+        ("embeddings", ("transformer.tok_emb.", "transformer.pos_emb")),
+        ("mlp", (".mlp.",)),
+        ("lower_half", ("transformer.tok_emb.", "transformer.pos_emb", "transformer.blocks.0.")),
+    ],
+)
+def test_finetuning_with_freeze_trains_every_weight_but_the_frozen_ones(
+    freeze, kept, tiny_data_dir, tmp_path, hf_env, reset_accelerate
+):
+    corpus = tiny_data_dir / "wiki.txt"
+    tokenizer = KnowGPTTokenizer.from_corpus(corpus)
+    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, block_size=64)
+    torch.manual_seed(0)
+    KnowGPTForCausalLM(config).save_pretrained(tmp_path / "pre")
+    tokenizer.save_pretrained(tmp_path / "pre")
+    flags = ["--pretrained_model", str(tmp_path / "pre"), "--data_dir", str(tiny_data_dir),
+             "--max_steps", "2", "--freeze", freeze]  # fmt: skip
+    assert main(["finetune", "--output_dir", str(tmp_path / "ft"), *TINY, *flags]) == 0
+    before = load_file(tmp_path / "pre" / "model.safetensors")
+    after = load_file(tmp_path / "ft" / "model" / "model.safetensors")
+    assert before.keys() == after.keys()
+    for name in before:
+        frozen = name.startswith(kept) or any(k in name for k in kept if k.startswith("."))
+        assert torch.equal(before[name], after[name]) == frozen, (freeze, name)

@@ -10,7 +10,7 @@ from ..model.tokenization_knowgpt import PAD_CHAR, KnowGPTTokenizer
 from .formats import IGNORE_INDEX
 from .objectives import NextCharLM
 from .pipelines import birthplace_dataset, pretraining_dataset
-from .readers import DataError, read_corpus, read_qa
+from .readers import DataError, read_corpus, read_qa, vocabulary
 
 
 def _show(tokenizer, row) -> str:
@@ -23,25 +23,34 @@ def _show(tokenizer, row) -> str:
     )
 
 
+def _check(out: list[str], kind: str, read, path: Path, *args) -> bool:
+    """Append `OK path: N kind` (N items of `read(path, *args)`) or `ERROR <the DataError>` to `out`."""
+    try:
+        out.append(f"OK    {path}: {len(read(path, *args))} {kind}")
+        return True
+    except DataError as e:
+        out.append(f"ERROR {e}")
+        return False
+
+
 def _validate(data_dir: Path, block_size: int) -> bool:
-    """Print one line per file of a data directory; True when all are valid."""
-    tokenizer, ok = None, True
-    checks = {"birth_places_train.tsv": True, "birth_dev.tsv": True, "birth_test_inputs.tsv": False}
-    for name, answers in {"wiki.txt": None, **checks}.items():
-        path = data_dir / name
-        try:
-            if answers is None:
-                docs = read_corpus(path)
-                tokenizer = KnowGPTTokenizer.from_corpus("\n".join(docs))
-                line = f"{len(docs)} documents, {tokenizer.vocab_size} vocabulary entries"
-            else:
-                pairs = read_qa(path, tokenizer, block_size, require_answers=answers)
-                line = f"{len(pairs)} {'pairs' if answers else 'questions'}"
-            sys.stdout.write(f"OK    {path}: {line}\n")
-        except DataError as e:
-            ok = False
-            sys.stdout.write(f"ERROR {e}\n")
-    return ok
+    """Print one line per file of a data directory; True when all are valid.
+
+    Dev and test are checked against the vocabulary a model trained here gets (`readers.vocabulary`).
+    """
+    wiki, train = data_dir / "wiki.txt", data_dir / "birth_places_train.tsv"
+    out: list[str] = []
+    wiki_ok = _check(out, "documents", read_corpus, wiki)
+    train_ok = _check(out, "pairs", read_qa, train, None, block_size, True)
+    tokenizer = vocabulary(wiki, train if train_ok else None) if wiki_ok else None
+    if tokenizer is not None:
+        out[0] += f", {tokenizer.vocab_size} vocabulary entries"
+    dev_ok = _check(out, "pairs", read_qa, data_dir / "birth_dev.tsv", tokenizer, block_size, True)
+    test_ok = _check(
+        out, "questions", read_qa, data_dir / "birth_test_inputs.tsv", tokenizer, block_size, False
+    )
+    sys.stdout.write("".join(line + "\n" for line in out))
+    return wiki_ok and train_ok and dev_ok and test_ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return 0 if _validate(args.path, args.block_size) else 1
         if args.command == "charcorruption":
-            tokenizer = KnowGPTTokenizer.from_corpus("\n".join(read_corpus(args.path)))
+            tokenizer = vocabulary(args.path)
             dataset = pretraining_dataset(
                 args.path,
                 tokenizer,
@@ -77,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             corpus = args.corpus or args.path.with_name("wiki.txt")
-            tokenizer = KnowGPTTokenizer.from_corpus(corpus if corpus.is_file() else args.path)
+            tokenizer = (
+                vocabulary(corpus) if corpus.is_file() else KnowGPTTokenizer.from_corpus(args.path)
+            )
             dataset = birthplace_dataset(args.path, tokenizer, args.block_size)
         for i in range(min(args.n, len(dataset))):
             sys.stdout.write(f"example {i} (line {i + 1})\n{_show(tokenizer, dataset[i])}")

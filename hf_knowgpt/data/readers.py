@@ -5,6 +5,7 @@ Every malformed line is a `DataError` whose message starts with `path:line:` and
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from pathlib import Path
@@ -20,8 +21,18 @@ class DataError(ValueError):
         super().__init__(f"{self.path}:{line}: {message}" if line else f"{self.path}: {message}")
 
 
+def _line_and_column(buffer: str | bytes, at: int) -> tuple[int, int]:
+    """1-based line and column of offset `at` in a text (or its bytes)."""
+    newline = "\n" if isinstance(buffer, str) else b"\n"
+    return buffer.count(newline, 0, at) + 1, at - buffer.rfind(newline, 0, at)
+
+
 def _read_lines(path: str | os.PathLike) -> list[str]:
-    """Lines of a UTF-8 file without the empty string after the final newline (CRLF tolerated)."""
+    """Lines of a UTF-8 file without the empty string after the final newline.
+
+    The reading rule of every input file: a leading BOM is dropped and CRLF is a line end; a NUL,
+    a lone carriage return or CR-only line ends are errors (they would become characters).
+    """
     try:
         raw = Path(path).read_bytes()
     except FileNotFoundError:
@@ -30,17 +41,29 @@ def _read_lines(path: str | os.PathLike) -> list[str]:
         ) from None
     except IsADirectoryError:
         raise DataError(path, None, "is a directory, not a file; give the file's path") from None
+    except OSError as e:
+        reason = "a symbolic link loop" if e.errno == errno.ELOOP else e.strerror
+        raise DataError(path, None, f"cannot be read ({reason}); give a readable file") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
-        line_start = raw.rfind(b"\n", 0, e.start) + 1
+        line, column = _line_and_column(raw, e.start)
         raise DataError(
             path,
-            raw.count(b"\n", 0, e.start) + 1,
-            f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {e.start - line_start + 1}); "
+            line,
+            f"not valid UTF-8 (byte 0x{raw[e.start]:02x} at column {column}); "
             "re-save the file with UTF-8 encoding",
         ) from None
-    lines = text.replace("\r\n", "\n").split("\n")
+    if "\r" in text and "\n" not in text:
+        raise DataError(path, None, "uses CR-only line endings (old Mac); convert them to LF")
+    text = text.replace("\r\n", "\n")
+    for char, what in (("\x00", "a NUL character"), ("\r", "a carriage return inside the line")):
+        if (at := text.find(char)) >= 0:
+            line, column = _line_and_column(text, at)
+            raise DataError(
+                path, line, f"{what} at column {column}; remove it (or re-save as UTF-8 text)"
+            )
+    lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
     if not lines:
@@ -70,8 +93,8 @@ def _encode_or_raise(tokenizer, text: str, path, number: int, column0: int = 0) 
             path,
             number,
             f"character {e.char!r} (U+{ord(e.char):04X}) at column {column0 + e.position + 1} is "
-            "not in the vocabulary (the characters of the pretraining corpus); remove or "
-            "replace it, or rebuild the tokenizer from a corpus that contains it",
+            "not in the vocabulary (the characters of the corpus and the train file); remove or "
+            "replace it, or rebuild the tokenizer from files that contain it",
         ) from None
 
 
@@ -146,3 +169,29 @@ def read_qa(
             )
         pairs.append((question, answer))
     return pairs
+
+
+def vocabulary(
+    corpus_file: str | os.PathLike, train_file: str | os.PathLike | None = None
+) -> KnowGPTTokenizer:
+    """A new model's vocabulary: PAD, MASK, the characters of its corpus and of the QA file it trains on.
+
+    Only the train file adds characters: dev and test files are what is measured, so a character of
+    theirs outside this vocabulary (an answer the model could never write) is an error where read.
+
+    Args:
+        corpus_file: the pretraining corpus (wiki.txt), read by `read_corpus`.
+        train_file: the QA pairs the run trains on (finetuning, or pretraining mixing them in), or None.
+    """
+    lines = read_corpus(corpus_file)
+    if train_file is not None:
+        lines += [q + a for q, a in read_qa(train_file, require_answers=True)]
+    return KnowGPTTokenizer.from_corpus("".join(line + "\n" for line in lines))  # "\n" as in a file
+
+
+def data_dir_vocabulary(data_dir: str | os.PathLike) -> KnowGPTTokenizer | None:
+    """`vocabulary` of a model trained on a course-layout data directory (None without a wiki.txt)."""
+    corpus, train = Path(data_dir) / "wiki.txt", Path(data_dir) / "birth_places_train.tsv"
+    if not corpus.is_file():
+        return None
+    return vocabulary(corpus, train if train.is_file() else None)

@@ -19,7 +19,7 @@ from ..data.formats import qa_prompt
 from ..model.configuration_knowgpt import KnowGPTConfig
 from ..model.modeling_knowgpt import KnowGPTForCausalLM
 from ..model.tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer, OutOfVocabularyError
-from ..utils import atomic_write_text, check_model_folder, reading, resolve_model_dir
+from ..utils import atomic_write_texts, check_model_folder, reading, resolve_model_dir
 
 ABSTAIN = "<unknown>"  # the answer written when the confidence is below `min_confidence`
 
@@ -272,9 +272,9 @@ def predict(
 
 
 def write_predictions(path: str | os.PathLike, predictions: list[Prediction]) -> Path:
-    """Write the course's file (one answer per line) and `path + ".jsonl"` (everything), each atomically.
+    """Write the course's file (one answer per line) and `path + ".jsonl"` (everything) as one pair.
 
-    Both texts are built before either file is touched, so an error leaves no half-written file.
+    Both are complete on disk before either replaces an old one: an error leaves the old pair.
     """
     path = Path(path)
     # An answer is one line of the course file even if the model wrote a line break.
@@ -282,6 +282,5 @@ def write_predictions(path: str | os.PathLike, predictions: list[Prediction]) ->
     records = "".join(
         json.dumps(p.to_json(), ensure_ascii=False, allow_nan=False) + "\n" for p in predictions
     )
-    atomic_write_text(path.with_name(path.name + ".jsonl"), records)
-    atomic_write_text(path, course)
+    atomic_write_texts({path.with_name(path.name + ".jsonl"): records, path: course})
     return path

@@ -13,7 +13,6 @@ from pathlib import Path
 import torch
 
 from ..data.readers import DataError, _read_lines, read_qa
-from ..model.tokenization_knowgpt import OutOfVocabularyError
 from .answers import load_model, predict, write_predictions
 
 logger = logging.getLogger(__name__)
@@ -68,38 +67,19 @@ def course_line(correct: int, total: int) -> str:
     return f"Correct: {correct} out of {total}: {round(100 * correct / total, 2)}%"
 
 
-def london_baseline(tsv_file: str | os.PathLike, answer: str = "London") -> dict:
-    """Accuracy of answering `answer` to every question of a question<TAB>place file."""
+def london_baseline(tsv_file: str | os.PathLike, answer: str = "London", tokenizer=None) -> dict:
+    """Accuracy of answering `answer` to every question of a question<TAB>place file.
 
-    references = [place for _, place in read_qa(tsv_file, require_answers=True)]
+    With a `tokenizer`, the file is checked against its vocabulary like a model's evaluation file.
+    """
+
+    references = [place for _, place in read_qa(tsv_file, tokenizer, require_answers=True)]
     result = score([answer] * len(references), references)
     return {
         **result,
         "answer": answer,
         "course_line": course_line(result["correct"], result["total"]),
     }
-
-
-def _check_questions(path, questions: list[str], tokenizer, block_size: int) -> None:
-    """Raise DataError (file:line:) for a question the model cannot read."""
-
-    for number, question in enumerate(questions, 1):
-        try:
-            tokenizer.encode_chars(question)
-        except OutOfVocabularyError as e:
-            raise DataError(
-                path,
-                number,
-                f"character {e.char!r} at column {e.position + 1} is not in the model's "
-                "vocabulary; remove or replace it",
-            ) from None
-        if len(question) + 1 >= block_size:
-            raise DataError(
-                path,
-                number,
-                f"question of {len(question)} characters does not fit the model's block_size "
-                f"{block_size} with its ⁇ and an answer; shorten it",
-            )
 
 
 def evaluate_file(
@@ -133,9 +113,9 @@ def evaluate_file(
         raise TypeError("evaluate_file needs `tokenizer=` when given a loaded model")
     else:
         model = model_dir_or_model
-    rows = read_qa(eval_file)
+    # The rule of every QA file: an answer the model could never write is an error, not a miss.
+    rows = read_qa(eval_file, tokenizer, model.config.block_size)
     questions = [q for q, _ in rows]
-    _check_questions(eval_file, questions, tokenizer, model.config.block_size)
 
     start = time.perf_counter()
     predictions = predict(

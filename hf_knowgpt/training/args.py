@@ -144,6 +144,14 @@ class TrainArguments:
             "LayerNorm of its GPT, so embeddings, positions and LayerNorm gains decay too)"
         },
     )
+    freeze: Literal["none", "embeddings", "mlp", "lower_half"] = field(
+        default="none",
+        metadata={
+            "help": "weights kept as loaded (finetuning): none; embeddings (token and position); "
+            "mlp (every block's feed-forward, where transformers keep most facts); lower_half "
+            "(the embeddings and the first n_layer // 2 blocks)"
+        },
+    )
     shuffle: bool = field(
         default=True, metadata={"help": "shuffle each epoch (the CS224N trainer does not)"}
     )

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from accelerate import Accelerator
+from accelerate.utils import load  # torch.load(weights_only=True), numpy's RNG arrays allowed
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
 LOCK_NAME = ".knowgpt.lock"
@@ -40,7 +41,8 @@ def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
 def save_checkpoint(accelerator: Accelerator, out: Path, trainer_state: dict, keep: int) -> Path:
     """`save_state` into a temporary folder, then rename it into place and prune old checkpoints.
 
-    A failure (disk full, a signal) removes the half-written folder and keeps the last good checkpoint.
+    A failure (disk full, a signal) removes the half-written folder and keeps the last good
+    checkpoint; an error is one line naming both. A killed run's temporary folders go first.
     """
     root = out / "checkpoints"
     step = trainer_state["state"]["step"]
@@ -50,7 +52,8 @@ def save_checkpoint(accelerator: Accelerator, out: Path, trainer_state: dict, ke
     tmp = root / f".tmp_checkpoint_{step:07d}"
     try:
         if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
+            for stale in root.glob(".tmp_checkpoint_*"):  # the run's lock makes them no one's
+                shutil.rmtree(stale, ignore_errors=True)
             tmp.mkdir(parents=True)
         accelerator.wait_for_everyone()
         accelerator.save_state(str(tmp))
@@ -58,10 +61,15 @@ def save_checkpoint(accelerator: Accelerator, out: Path, trainer_state: dict, ke
         if accelerator.is_main_process:
             (tmp / "trainer_state.json").write_text(json.dumps(trainer_state))
             os.replace(tmp, final)
-    except BaseException:
+    except Exception as e:  # OSError (ENOSPC), torch's RuntimeError, safetensors' own error
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise OSError(
+            f"{final}: not saved ({reason}); kept the last good checkpoint, "
+            f"{latest_checkpoint(out) or 'none'} (free some space, then --resume_from_checkpoint latest)"
+        ) from e
+    finally:
         if accelerator.is_main_process:
-            shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already once renamed
     if accelerator.is_main_process:
         complete = sorted(p for p in root.glob("checkpoint_*") if CHECKPOINT_RE.match(p.name))
         for old in complete[: max(0, len(complete) - keep)]:
@@ -91,10 +99,26 @@ def read_checkpoint(ckpt: Path, signature: dict, num_processes: int) -> dict:
             "same job, model and data, or start a new run"
         )
     for rank in range(num_processes):  # accelerate only logs a missing or broken RNG state
-        states = ckpt / f"random_states_{rank}.pkl"
-        if not states.is_file() or states.stat().st_size == 0:
-            raise ValueError(f"{states}: missing or empty, so the resume would not be exact")
+        _check_random_states(ckpt / f"random_states_{rank}.pkl")
     return saved
+
+
+def _check_random_states(path: Path) -> None:
+    """Refuse a missing, empty or unreadable RNG state file (loaded weights_only: no code runs)."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ValueError(f"{path}: missing or empty, so the resume would not be exact")
+    try:
+        states = load(path, map_location="cpu")
+        missing = {"random_state", "numpy_random_seed", "torch_manual_seed"} - set(states)
+    except Exception as e:  # a truncated zip, garbage bytes, a pickle of forbidden globals
+        raise ValueError(
+            f"{path}: unreadable ({type(e).__name__}), so the resume would not be exact; "
+            "resume from another checkpoint"
+        ) from None
+    if missing:
+        raise ValueError(
+            f"{path}: lacks {', '.join(sorted(missing))}; resume from another checkpoint"
+        )
 
 
 def truncate_metrics(path: Path, step: int) -> None:

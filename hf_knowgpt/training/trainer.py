@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 from ..data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from ..data.formats import qa_row
 from ..data.pipelines import birthplace_dataset, pretraining_dataset, set_epoch
-from ..data.readers import read_corpus, read_qa
+from ..data.readers import read_corpus, read_qa, vocabulary
 from ..data.synthetic import BUILTIN_DATA_DIR
 from ..evaluation.answers import predict
 from ..evaluation.probe import storage_accuracy, storage_cases
@@ -43,6 +43,7 @@ from ..utils import (
     atomic_directory,
     atomic_write_json,
     check_model_folder,
+    cpu_has_native_bf16,
     git_commit,
     provenance,
     reading,
@@ -73,7 +74,9 @@ def resolve_data_files(data_args: DataArguments) -> None:
         data_args.eval_file = str(data_dir / "birth_dev.tsv")
 
 
-def build_model(job: str, model_args: ModelArguments, corpus_file: str):
+def build_model(
+    job: str, model_args: ModelArguments, corpus_file: str, train_file: str | None = None
+):
     """(tokenizer, model): fresh for pretraining/scratch finetuning, loaded for finetuning after pretraining."""
     if model_args.pretrained_model:
         model_dir = resolve_model_dir(model_args.pretrained_model)
@@ -95,8 +98,8 @@ def build_model(job: str, model_args: ModelArguments, corpus_file: str):
             return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir, config=config)
     model_args.attention_type = model_args.attention_type or "vanilla"
     dropout = 0.1 if model_args.dropout is None else model_args.dropout
-    read_corpus(corpus_file)  # a missing, empty or non-UTF-8 corpus is a DataError naming the file
-    tokenizer = KnowGPTTokenizer.from_corpus(Path(corpus_file))
+    # The corpus and the train file this run reads (a malformed one is a DataError naming it).
+    tokenizer = vocabulary(corpus_file, train_file)
     config = KnowGPTConfig(
         vocab_size=len(tokenizer),
         block_size=model_args.block_size,
@@ -148,13 +151,32 @@ def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int
     return dataset, block_size
 
 
+def frozen_names(model, freeze: str) -> set[str]:
+    """The parameters `--freeze` keeps as loaded (see `TrainArguments.freeze`)."""
+    names = [name for name, _ in model.named_parameters()]
+    embeddings = {n for n in names if n.startswith(("transformer.tok_emb.", "transformer.pos_emb"))}
+    if freeze == "none":
+        return set()
+    if freeze == "embeddings":
+        return embeddings
+    if freeze == "mlp":
+        return {n for n in names if ".mlp." in n}
+    if freeze == "lower_half":
+        lower = tuple(f"transformer.blocks.{i}." for i in range(model.config.n_layer // 2))
+        return embeddings | {n for n in names if n.startswith(lower)}
+    raise ValueError(f"freeze must be none, embeddings, mlp or lower_half, got {freeze!r}")
+
+
 def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
     """AdamW with weight decay on Linear weights only (`decay="linear"`), or on every parameter but
     the biases (`decay="course"`: the CS224N trainer's groups, whose `"LayerNorm.weight"` pattern
-    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f)."""
+    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f). `--freeze`'s weights are left out."""
     if args.decay not in ("linear", "course"):
         raise ValueError(f"decay must be 'linear' or 'course', got {args.decay!r}")
-    params = dict(model.named_parameters())
+    frozen = frozen_names(model, args.freeze)
+    for name, param in model.named_parameters():
+        param.requires_grad_(name not in frozen)
+    params = {n: p for n, p in model.named_parameters() if n not in frozen}
     if args.decay == "course":
         decay = {name for name in params if not name.endswith("bias")}
     else:
@@ -256,8 +278,11 @@ def _file_digest(path: str | None) -> str | None:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _signature(job: str, config: KnowGPTConfig, data_args: DataArguments, mixes_qa: bool) -> dict:
-    """What a checkpoint must share with the run that resumes it: the job, the model, the data."""
+def _signature(
+    job: str, config: KnowGPTConfig, data_args: DataArguments, mixes_qa: bool, freeze: str
+) -> dict:
+    """What a checkpoint must share with the run that resumes it: the job, the model and what of it
+    trains, the data."""
     model = (
         "attention_type",
         "vocab_size",
@@ -271,6 +296,7 @@ def _signature(job: str, config: KnowGPTConfig, data_args: DataArguments, mixes_
     return {
         "job": job,
         "model": {k: getattr(config, k) for k in model},
+        **({"freeze": freeze} if freeze != "none" else {}),  # an older checkpoint has no key
         "corpus_sha256": _file_digest(data_args.corpus_file),
         "train_file_sha256": _file_digest(data_args.train_file) if uses_train_file else None,
     }
@@ -367,9 +393,15 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         # accelerate accepts it and runs fp32 (no autocast, no scaler) while reporting "fp16".
         raise ValueError("--mixed_precision fp16 does nothing on a CPU; use bf16 or no")
+    if accelerator.mixed_precision == "bf16" and accelerator.device.type == "cpu":
+        if not cpu_has_native_bf16():
+            logger.warning("this CPU has no AVX512-BF16 or AMX: bf16 autocast may train slower "
+                           "than fp32 (--mixed_precision no)")  # fmt: skip
     set_seed(args.seed)
     resolve_data_files(data_args)
-    tokenizer, model = build_model(job, model_args, data_args.corpus_file)
+    reads_qa = job == "finetune" or getattr(data_args, "mix_qa", False)
+    train_file = data_args.train_file if reads_qa else None
+    tokenizer, model = build_model(job, model_args, data_args.corpus_file, train_file)
     block_size = model.config.block_size
     dataset, tokens_per_example = build_dataset(job, data_args, tokenizer, block_size, args.seed)
     if len(dataset) == 0:
@@ -414,7 +446,7 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         budget_seconds=60 * args.max_minutes if args.max_minutes else None,
     )
     mixes_qa = getattr(data_args, "mix_qa", False)
-    signature = _signature(job, model.config, data_args, mixes_qa)
+    signature = _signature(job, model.config, data_args, mixes_qa, args.freeze)
     saved = (
         read_checkpoint(resume_from, signature, accelerator.num_processes) if resume_from else None
     )
