@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
 from hf_knowgpt.hub.publish import export
 from hf_knowgpt.hub.released import read_index
-from hf_knowgpt.utils import atomic_write_json, provenance
+from hf_knowgpt.lab.runner import Started, write_result
+from hf_knowgpt.utils import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def main() -> None:
     p.add_argument("--hardware", required=True, help='e.g. "2 CPU cores, AMD EPYC"')
     p.add_argument("--note", default="", help="a line added to both cards")
     a = p.parse_args()
-    t0 = time.perf_counter()
+    started = Started()
     models = ROOT / "models"
     facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
     minutes = round(sum(f["train_minutes"] for f in facts.values()), 2)
@@ -95,9 +95,8 @@ def main() -> None:
     ]  # fmt: skip
     atomic_write_json(models / "index.json", entries)
     record = {"name": a.name, "folders": [pre.name, fine.name], "runs": facts, "hardware": a.hardware,
-              "training_minutes": minutes, "dev": {k: dev[k] for k in ("accuracy", "correct", "total", "london")},
-              "provenance": provenance(time.perf_counter() - t0)}  # fmt: skip
-    atomic_write_json(ROOT / "results" / "releases" / f"{a.name}.json", record)
+              "training_minutes": minutes, "dev": {k: dev[k] for k in ("accuracy", "correct", "total", "london")}}  # fmt: skip
+    write_result(ROOT / "results" / "releases" / a.name, record, None, started.provenance())
     print(f"{fine.name}: dev {100 * dev['accuracy']:.1f} % ({dev['correct']}/{dev['total']}), "
           f"London {100 * dev['london']:.1f} %, {minutes} training minutes")  # fmt: skip
 

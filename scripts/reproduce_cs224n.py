@@ -18,20 +18,25 @@ pretrainings at once as separate processes: one GPU has room for several of thes
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 
-from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
-from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.evaluation.scoring import london_baseline
+from hf_knowgpt.lab.runner import (
+    COMMON,
+    Run,
+    Started,
+    cli_flags,
+    evaluate_run,
+    parse_flags,
+    run,
+    write_result,
+)
 from hf_knowgpt.training.recipes import RECIPES
-from hf_knowgpt.training.trainer import train
-from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = {  # the course's dev results (SPEC.md)
@@ -43,16 +48,10 @@ PUBLISHED = {  # the course's dev results (SPEC.md)
 }
 
 
-def _run(job: str, flags: list[str]) -> dict:
-    model_args, data_args, train_args = parse_args(job, flags)
-    out = train(job, model_args, data_args, train_args)
-    return {"dir": out, **json.loads((out / "run_info.json").read_text())}
-
-
-def _row(name: str, runs: list[dict], result: dict) -> dict:
+def _row(name: str, runs: list[Run], result: dict) -> dict:
     budget = "; ".join(
-        f"{r['job']} {r['recipe']}: {r['epochs']} epochs, {r['train_minutes']} min, {r['steps']} steps"
-        for r in runs
+        f"{i['job']} {i['recipe']}: {i['epochs']} epochs, {i['train_minutes']} min, {i['steps']} steps"
+        for i in (r.run_info for r in runs)
     )
     return {
         "row": name,
@@ -64,26 +63,27 @@ def _row(name: str, runs: list[dict], result: dict) -> dict:
     }
 
 
-def _pretrain_in_parallel(flags: dict[str, list[str]], jobs: int, work: Path) -> None:
-    """Run `knowgpt pretrain` with each variant's flags, `jobs` processes at a time; each logs to
+def _pretrain_in_parallel(recipe: str, overrides: dict[str, dict], jobs: int, work: Path) -> None:
+    """Run `knowgpt pretrain` with each variant's overrides, `jobs` processes at a time; each logs to
     work/<variant>_pretrain.log. Raises if one fails."""
     work.mkdir(parents=True, exist_ok=True)
 
     def one(variant: str) -> None:
         log = work / f"{variant}_pretrain.log"
-        cmd = [sys.executable, "-m", "hf_knowgpt.cli", "pretrain", *flags[variant]]
+        flags = cli_flags(recipe, overrides[variant])
+        cmd = [sys.executable, "-m", "hf_knowgpt.cli", "pretrain", *flags]
         with open(log, "w", encoding="utf-8") as f:
             rc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT).returncode
         if rc:
             raise RuntimeError(f"the {variant} pretraining failed (exit {rc}); see {log}")
 
     with ThreadPoolExecutor(jobs) as pool:
-        list(pool.map(one, flags))  # re-raises the first failure
+        list(pool.map(one, overrides))  # re-raises the first failure
 
 
-def _budget(minutes: float) -> list[str]:
-    """Trainer flags for a time cut (none for 0: the recipe's full epochs)."""
-    return ["--max_minutes", str(minutes)] if minutes else []
+def _budget(minutes: float) -> dict:
+    """The trainer's time cut (none for 0: the recipe's full epochs)."""
+    return {"max_minutes": minutes} if minutes else {}
 
 
 def _cut(minutes: float) -> str:
@@ -92,36 +92,29 @@ def _cut(minutes: float) -> str:
 
 def _write(a, dev: Path, rows: list[dict], todo: list[str], prov: dict) -> None:
     """results/<output>.{json,md}: the rows so far, and the rows still to run if the run is not over."""
-    atomic_write_json(
-        a.output + ".json",
-        {
-            "rows": rows,
-            "rows_still_to_run": todo,
-            "recipe": a.recipe,
-            "pretrain_minutes": a.pretrain_minutes or None,
-            "finetune_minutes": a.finetune_minutes or None,
-            "pretrain_jobs": a.jobs,
-            "data_dir": a.data_dir,
-            "provenance": prov,
-        },
-    )
+    payload = {
+        "rows": rows,
+        "rows_still_to_run": todo,
+        "recipe": a.recipe,
+        "pretrain_minutes": a.pretrain_minutes or None,
+        "finetune_minutes": a.finetune_minutes or None,
+        "pretrain_jobs": a.jobs,
+        "data_dir": a.data_dir,
+    }
     table = "\n".join(
         f"| {r['row']} | {100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
         for r in rows
     )
     unfinished = f"\n**Run not finished**: still to run: {', '.join(todo)}.\n" if todo else ""
-    atomic_write_text(
-        a.output + ".md",
+    markdown = (
         f"# The CS224N table, reproduced (dev set, `{dev}`)\n\n"
         "| run | measured dev accuracy | course (published) | training budget of this measurement |\n"
         f"|---|---|---|---|\n{table}\n{unfinished}\nRecipe `{a.recipe}`; pretraining "
         f"{_cut(a.pretrain_minutes)} and finetuning {_cut(a.finetune_minutes)} (the course pretrains "
         f"650 epochs)."
         + (f" The pretrainings ran {a.jobs} at a time on this machine." if a.jobs > 1 else "")
-        + "\n\n"
-        f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
-        f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
     )
+    write_result(a.output, payload, markdown, prov)
 
 
 def main() -> None:
@@ -143,23 +136,12 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="pretrainings to run at once (processes)")
     p.add_argument("extra", nargs="*", help="more trainer flags after --")
     a = p.parse_args()
-    start, commit = time.perf_counter(), git_commit()
+    started = Started()
     device = "cuda" if torch.cuda.is_available() else None  # decoding where training ran
     dev = Path(a.data_dir) / "birth_dev.tsv"
     work = Path(a.work_dir)
-    common = [
-        "--data_dir",
-        a.data_dir,
-        "--recipe",
-        a.recipe,
-        "--report_to",
-        "none",
-        "--overwrite_output_dir",
-        "--logging_steps",
-        "50",
-        *a.extra,
-    ]
-    ft = _budget(a.finetune_minutes)
+    extra = {job: parse_flags(job, a.extra) for job in ("pretrain", "finetune")}  # they win
+    common = {job: {"data_dir": a.data_dir, **COMMON, **extra[job]} for job in extra}
     variants = a.variants.split(",")
     todo = ["vanilla, no pretraining"] + [f"{v}, pretrained + finetuned" for v in variants]
     rows: list[dict] = []
@@ -168,51 +150,35 @@ def main() -> None:
         rows.append(row)
         if row["row"] in todo:
             todo.remove(row["row"])
-        _write(a, dev, rows, todo, provenance(time.perf_counter() - start, commit=commit))
+        _write(a, dev, rows, todo, started.provenance())
 
-    def pretrain_dir(variant: str) -> str:
-        return str(work / f"{variant}_pretrain")
+    def pretrain_dir(variant: str) -> Path:
+        return work / f"{variant}_pretrain"
 
-    def pretrain_flags(variant: str) -> list[str]:
-        out = ["--output_dir", pretrain_dir(variant)]
-        return [*common, "--attention_type", variant, *_budget(a.pretrain_minutes), *out]
+    def pretraining(variant: str) -> dict:
+        return {**common["pretrain"], "attention_type": variant, **_budget(a.pretrain_minutes),
+                "output_dir": pretrain_dir(variant)}  # fmt: skip
 
-    reuse = dict(item.split("=", 1) for item in a.reuse)
+    def finetune(**overrides) -> Run:
+        overrides = {**common["finetune"], **_budget(a.finetune_minutes), **overrides}
+        return run("finetune", a.recipe, **overrides)
+
+    reuse = {v: Path(d) for v, d in (item.split("=", 1) for item in a.reuse)}
     if a.jobs > 1:  # all pretrainings first, side by side; then the rows as below
         todo_pretrain = [v for v in variants if v not in reuse]
-        _pretrain_in_parallel({v: pretrain_flags(v) for v in todo_pretrain}, a.jobs, work)
+        _pretrain_in_parallel(a.recipe, {v: pretraining(v) for v in todo_pretrain}, a.jobs, work)
         reuse.update({v: pretrain_dir(v) for v in todo_pretrain})
     finished(_row("London baseline", [], london_baseline(dev)))
-    scratch = _run("finetune", [*common, *ft, "--output_dir", str(work / "vanilla_scratch")])
-    finished(
-        _row(
-            "vanilla, no pretraining",
-            [scratch],
-            evaluate_file(scratch["dir"] / "model", dev, device=device),
-        )
-    )
+    scratch = finetune(output_dir=work / "vanilla_scratch")
+    result = evaluate_run(scratch, dev, device=device)
+    finished(_row("vanilla, no pretraining", [scratch], result))
     for variant in variants:
         if variant in reuse:  # a finished pretraining, with its own record
-            pre = {
-                "dir": Path(reuse[variant]),
-                **json.loads((Path(reuse[variant]) / "run_info.json").read_text()),
-            }
+            pre = Run.load(reuse[variant])
         else:
-            pre = _run("pretrain", pretrain_flags(variant))
-        fin = _run(
-            "finetune",
-            [
-                *common,
-                *ft,
-                "--pretrained_model",
-                str(pre["dir"]),
-                "--output_dir",
-                str(work / f"{variant}_finetune"),
-            ],
-        )
-        result = evaluate_file(
-            fin["dir"] / "model", dev, fin["dir"] / "dev_predictions.txt", device=device
-        )
+            pre = run("pretrain", a.recipe, **pretraining(variant))
+        fin = finetune(pretrained_model=pre.output_dir, output_dir=work / f"{variant}_finetune")
+        result = evaluate_run(fin, dev, "dev_predictions.txt", device=device)
         finished(_row(f"{variant}, pretrained + finetuned", [pre, fin], result))
         print(f"{variant}: {100 * result['accuracy']:.1f} % dev", flush=True)
     print(Path(a.output + ".md").read_text())

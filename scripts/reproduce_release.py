@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from hf_knowgpt.evaluation.scoring import evaluate_file
 from hf_knowgpt.hub.released import MODELS_DIR, read_index
-from hf_knowgpt.training import parse_args, train
-from hf_knowgpt.utils import atomic_write_json, provenance
+from hf_knowgpt.lab.runner import Started, cli_flags, evaluate_run, run, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,24 +24,26 @@ def main() -> None:
     p.add_argument("--data_dir", type=Path, required=True)
     p.add_argument("--tolerance", type=float, default=0.03)
     a = p.parse_args()
-    t0 = time.perf_counter()
+    started = Started()
     entries = {e["name"]: e for e in read_index()}
     released = entries[f"{a.name}-finetuned"]
+    pretrained = MODELS_DIR / f"{a.name}-pretrained"
     with tempfile.TemporaryDirectory() as work:
-        flags = ["--recipe", released["recipe"], "--pretrained_model", str(MODELS_DIR / f"{a.name}-pretrained"),
-                 "--data_dir", str(a.data_dir), "--output_dir", f"{work}/ft", "--report_to", "none"]  # fmt: skip
-        run = train("finetune", *parse_args("finetune", flags))
-        dev = evaluate_file(run / "model", a.data_dir / "birth_dev.tsv", None)
+        recorded = {"pretrained_model": pretrained, "output_dir": f"{work}/ft"}
+        finetuned = run(
+            "finetune", released["recipe"], **recorded, data_dir=a.data_dir, report_to="none"
+        )
+        dev = evaluate_run(finetuned, a.data_dir / "birth_dev.tsv")
     diff = dev["accuracy"] - released["dev_accuracy"]
     record = {
         "released": {"name": released["name"], "dev_accuracy": released["dev_accuracy"]},
         "reproduced": {k: dev[k] for k in ("accuracy", "correct", "total")},
         "difference": diff,
         "within_tolerance": abs(diff) <= a.tolerance,
-        "finetune_flags": flags[:4] + flags[6:8],
-        "provenance": provenance(time.perf_counter() - t0),
+        "finetune_flags": cli_flags(released["recipe"], recorded),
     }
-    atomic_write_json(ROOT / "results" / "releases" / f"{a.name}_reproduction.json", record)
+    path = ROOT / "results" / "releases" / f"{a.name}_reproduction"
+    write_result(path, record, None, started.provenance())
     print(f"released {100 * released['dev_accuracy']:.1f} %, reproduced {100 * dev['accuracy']:.1f} % "
           f"({dev['correct']}/{dev['total']}): difference {100 * diff:+.1f} points")  # fmt: skip
     raise SystemExit(0 if record["within_tolerance"] else 1)

@@ -18,7 +18,7 @@ def test_tiny_demo_writes_its_table(tmp_path, capsys):
         finetune_epochs=1,
         n_people=40,
         variants=2,
-        model_flags=("--n_embd", "32", "--n_head", "2", "--n_layer", "1"),
+        model={"n_embd": 32, "n_head": 2, "n_layer": 1},
     )
     rows = results["rows"]
     assert list(rows) == [
@@ -45,6 +45,7 @@ def test_tiny_demo_writes_its_table(tmp_path, capsys):
     table = (tmp_path / "demo" / "demo_results.md").read_text()
     assert "| model | dev accuracy | correct | 95 % interval | dev storage: continues" in table
     assert "Fisher exact p =" in table
+    assert "\nCommit: " in table and saved["provenance"]["wall_seconds"] > 0
     assert "Correct:" in capsys.readouterr().out
 
 

@@ -93,7 +93,7 @@ def test_reproduce_table_is_rewritten_after_every_row(tmp_path):
     assert "pretraining not cut" in md and "finetuning cut at 6 min" in md
     _write(args, Path("DATA/birth_dev.tsv"), [row], [], prov)
     assert "still to run" not in (tmp_path / "table.md").read_text()
-    assert _budget(0) == [] and _budget(7.5) == ["--max_minutes", "7.5"]
+    assert _budget(0) == {} and _budget(7.5) == {"max_minutes": 7.5}
 
 
 @pytest.mark.slow

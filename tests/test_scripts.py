@@ -7,6 +7,8 @@ import sys
 from importlib.machinery import PathFinder
 from pathlib import Path
 
+import pytest
+
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -172,3 +174,30 @@ def test_time_to_accuracy_follows_a_runs_checkpoints(
     (other / "config.json").write_text(json.dumps({**config, "n_head": 4}))
     refused = follow("--config_from", str(other), "--tag", "other")
     assert refused.returncode != 0 and "differs from the run's" in refused.stderr
+
+
+@pytest.mark.slow
+def test_reproduce_cs224n_writes_its_table_row_by_row(tmp_path, hf_env, tiny_data_dir):
+    out = tmp_path / "cs224n"
+    tiny = ["--max_steps", "1", "--n_layer", "1", "--n_embd", "16", "--n_head", "2",
+            "--block_size", "64", "--batch_size", "8", "--threads", "1"]  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, str(SCRIPTS / "reproduce_cs224n.py"), "--data_dir", str(tiny_data_dir),
+         "--variants", "vanilla", "--pretrain_minutes", "0", "--finetune_minutes", "0",
+         "--work_dir", str(tmp_path / "work"), "--output", str(out), "--", *tiny],
+        env=hf_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    d = json.loads(out.with_suffix(".json").read_text())
+    assert [r["row"] for r in d["rows"]] == [
+        "London baseline",
+        "vanilla, no pretraining",
+        "vanilla, pretrained + finetuned",
+    ]
+    assert d["rows_still_to_run"] == [] and list(d)[-1] == "provenance"
+    assert (
+        "finetune cs224n_fast: " in d["rows"][1]["budget"] and "1 steps" in d["rows"][1]["budget"]
+    )
+    assert (tmp_path / "work" / "vanilla_finetune" / "dev_predictions.txt").is_file()
+    assert not (tmp_path / "work" / "vanilla_scratch" / "dev_predictions.txt").exists()
+    assert "\nCommit: " in out.with_suffix(".md").read_text()

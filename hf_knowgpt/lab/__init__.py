@@ -1,1 +1,1 @@
-"""Experiments built on the package: the demo."""
+"""Experiments built on the package: the runner every driver uses, and the demo."""

@@ -7,25 +7,19 @@ pretraining, evaluates both on people the finetuning never saw, and prints the t
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import time
 from pathlib import Path
 
 from ..data.synthetic import generate
 from ..evaluation.probe import probe_file
-from ..evaluation.scoring import course_line, evaluate_file, london_baseline
+from ..evaluation.scoring import course_line, london_baseline
 from ..evaluation.stats import fisher_greater, wilson_interval
-from ..training.args import parse_args
-from ..training.trainer import train
-from ..utils import atomic_write_json, atomic_write_text, git_commit, provenance
+from .runner import COMMON, Started, evaluate_run, run, write_result
 
 logger = logging.getLogger(__name__)
 
-
-def _run(job: str, flags: list[str]) -> Path:
-    model_args, data_args, train_args = parse_args(job, flags)
-    return train(job, model_args, data_args, train_args)
+MODEL = {"n_embd": 128, "n_head": 4}
+"""The demo's model: smaller than the course's, so that it stores facts in a few CPU minutes."""
 
 
 def run_demo(
@@ -38,7 +32,7 @@ def run_demo(
     train_share: float = 0.7,
     full_names: bool = True,
     attention_type: str = "vanilla",
-    model_flags: tuple[str, ...] = ("--n_embd", "128", "--n_head", "4"),
+    model: dict | None = None,
     seed: int = 0,
 ) -> dict:
     """Pretrain → finetune → evaluate, and finetune from scratch → evaluate; returns the results.
@@ -55,10 +49,10 @@ def run_demo(
         train_share: share of the people whose question is in the train file.
         full_names: name the person in full in every sentence (see `synthetic.generate`).
         attention_type: vanilla, synthesizer or perceiver.
-        model_flags: extra model flags, e.g. ("--n_layer", "4").
+        model: model arguments, e.g. {"n_layer": 4} (default: `MODEL`).
         seed: seed of the corpus and of training.
     """
-    start, commit = time.perf_counter(), git_commit()
+    started = Started()
     out = Path(output_dir)
     data_dir = out / "data"
     generate(
@@ -71,58 +65,19 @@ def run_demo(
         variants=variants,
         full_names=full_names,
     )
-    common = [
-        "--data_dir",
-        str(data_dir),
-        "--seed",
-        str(seed),
-        "--overwrite_output_dir",
-        "--report_to",
-        "none",
-    ]
-    common += ["--logging_steps", "50", *model_flags]
-    pretrained = _run(
-        "pretrain",
-        [
-            *common,
-            "--output_dir",
-            str(out / "pretrain"),
-            "--attention_type",
-            attention_type,
-            "--recipe",
-            "demo",
-            "--max_minutes",
-            str(pretrain_minutes),
-        ],
-    )
-    finetuned = _run(
-        "finetune",
-        [
-            *common,
-            "--output_dir",
-            str(out / "finetune"),
-            "--recipe",
-            "demo",
-            "--pretrained_model",
-            str(pretrained),
-            "--num_epochs",
-            str(finetune_epochs),
-        ],
-    )
-    scratch = _run(
-        "finetune",
-        [
-            *common,
-            "--output_dir",
-            str(out / "scratch"),
-            "--recipe",
-            "demo",
-            "--attention_type",
-            attention_type,
-            "--num_epochs",
-            str(finetune_epochs),
-        ],
-    )
+    common = {"data_dir": data_dir, "seed": seed, **COMMON, **(MODEL if model is None else model)}
+    pretrained = run(
+        "pretrain", "demo", **common, output_dir=out / "pretrain",
+        attention_type=attention_type, max_minutes=pretrain_minutes,
+    )  # fmt: skip
+    finetuned = run(
+        "finetune", "demo", **common, output_dir=out / "finetune",
+        pretrained_model=pretrained.output_dir, num_epochs=finetune_epochs,
+    )  # fmt: skip
+    scratch = run(
+        "finetune", "demo", **common, output_dir=out / "scratch",
+        attention_type=attention_type, num_epochs=finetune_epochs,
+    )  # fmt: skip
     dev = data_dir / "birth_dev.tsv"
     models = {  # pretraining alone never sees a question: it shows what finetuning adds
         "finetuned without pretraining": scratch,
@@ -130,11 +85,11 @@ def run_demo(
         "pretrained + finetuned": finetuned,
     }
     rows = {"London baseline": london_baseline(dev)}
-    for name, run in models.items():
-        rows[name] = evaluate_file(run / "model", dev, run / "dev_predictions.txt")
+    for name, trained in models.items():
+        rows[name] = evaluate_run(trained, dev, "dev_predictions.txt")
         for key, cloze in (("storage", False), ("cloze_storage", True)):
-            rows[name][key] = probe_file(run / "model", data_dir / "wiki.txt", dev, cloze=cloze)
-    pre_info = json.loads((pretrained / "run_info.json").read_text())
+            rows[name][key] = probe_file(trained.model_dir, data_dir / "wiki.txt", dev, cloze=cloze)
+    pre_info = pretrained.run_info
     with_pre, without = rows["pretrained + finetuned"], rows["finetuned without pretraining"]
     results = {
         "rows": {
@@ -159,7 +114,6 @@ def run_demo(
         "pretrain_minutes": pre_info["train_minutes"],
         "pretrain_epochs": pre_info["epochs"],
         "finetune_epochs": finetune_epochs,
-        "provenance": provenance(time.perf_counter() - start, commit=commit),
     }
 
     def stored(v: dict | None) -> str:
@@ -178,10 +132,9 @@ def run_demo(
             for k, v in results["rows"].items()
         ]
     )
-    p = results["provenance"]
-    atomic_write_json(out / "demo_results.json", results)
-    atomic_write_text(
-        out / "demo_results.md",
+    results = write_result(
+        out / "demo_results",
+        results,
         f"# knowgpt demo ({attention_type})\n\n{table}\n\nPretraining: {pre_info['train_minutes']} min "
         f"({pre_info['epochs']} epochs) on {n_people} synthetic people x {variants} biographies; "
         f"finetuning {finetune_epochs} epochs. Pretrained + finetuned against finetuned without "
@@ -189,14 +142,14 @@ def run_demo(
         "Dev storage (`knowgpt probe`): dev people whose biography, cut before the birth place, the "
         "model continues with it; and (`--cloze`) whose biography, the place blanked out as span "
         "corruption does, it fills in with it. Storage without accuracy: the facts are in the "
-        "weights, but the questions cannot reach them. 95 % intervals: Wilson.\n\n"
-        f"Command: `{p['command']}`; commit {p['git_commit']}; {p['date']}; {p['machine']}; "
-        f"wall time {p['wall_seconds']} s.\n",
+        "weights, but the questions cannot reach them. 95 % intervals: Wilson.",
+        started.provenance(),
     )
     print(f"\n{table}\n")
     for name, v in rows.items():
         print(f"{name}: {course_line(v['correct'], v['total'])}")
-    print(f"\nwall time {p['wall_seconds']:.0f} s; results in {out / 'demo_results.md'}")
+    wall = results["provenance"]["wall_seconds"]
+    print(f"\nwall time {wall:.0f} s; results in {out / 'demo_results.md'}")
     return results
 
 

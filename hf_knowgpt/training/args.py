@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -247,10 +248,7 @@ def parse_args(job: Job, argv: list[str] | None = None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) == 1 and argv[0].endswith(".json"):
         given = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-        parser = build_parser(
-            job, given.get("recipe", "cs224n"), bool(given.get("pretrained_model"))
-        )
-        return parser.parse_dict({**vars(parser.parse_args([])), **given})  # the recipe's defaults
+        return parse_overrides(job, given.pop("recipe", "cs224n"), given)
     first = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     first.add_argument("--recipe", default="cs224n")
     first.add_argument("--pretrained_model")
@@ -258,6 +256,41 @@ def parse_args(job: Job, argv: list[str] | None = None):
     return build_parser(
         job, known.recipe, bool(known.pretrained_model)
     ).parse_args_into_dataclasses(argv)
+
+
+def parse_overrides(job: Job, recipe: str = "cs224n", overrides: dict | None = None):
+    """`parse_args` for typed values: the dataclasses that `--recipe recipe --name value ...` give.
+
+    A value None leaves its argument to the recipe, as leaving the flag out does. An unknown name,
+    a value of another type (an int is taken for a float) or a choice not listed is a ValueError.
+    """
+    given = {name: value for name, value in (overrides or {}).items() if value is not None}
+    if "recipe" in given:
+        raise ValueError("the recipe is its own argument, not an override")
+    parser = build_parser(job, recipe, bool(given.get("pretrained_model")))
+    values = vars(parser.parse_args([]))  # the recipe's defaults, as the command line has them
+    actions = {a.dest: a for a in parser._actions if f"--{a.dest}" in a.option_strings}
+    for name, value in given.items():
+        if name not in values:
+            raise ValueError(f"knowgpt {job} takes no argument {name!r}")
+        values[name] = _typed(name, actions[name], value)
+    return parser.parse_dict({**values, "recipe": recipe})
+
+
+def _typed(name: str, action: argparse.Action, value):
+    """`value` as the flag `--name value` gives it: one of the choices, or of the flag's type."""
+    if action.choices is not None:
+        if value not in action.choices:
+            choices = ", ".join(repr(c) for c in action.choices)
+            raise ValueError(
+                f"argument --{name}: invalid choice: {value!r} (choose from {choices})"
+            )
+        return value
+    accepted = {float: (int, float), int: (int,), str: (str, os.PathLike)}.get(action.type, (bool,))
+    if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in accepted):
+        kind = " or ".join(t.__name__ for t in accepted)
+        raise ValueError(f"argument --{name}: expected {kind}, got {value!r}")
+    return action.type(os.fspath(value) if isinstance(value, os.PathLike) else value)
 
 
 DATA_ARGUMENTS = {"pretrain": PretrainDataArguments, "finetune": DataArguments}
