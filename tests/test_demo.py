@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -61,3 +62,55 @@ def test_error_bars_and_significance():
     assert fisher_greater(0, 40, 0, 40) == 1.0
     with pytest.raises(ValueError):
         wilson_interval(0, 0)
+
+
+def _tiny_demo_args(out) -> list[str]:
+    return [
+        "demo",
+        "--output_dir",
+        str(out),
+        "--pretrain_minutes",
+        "0.05",
+        "--finetune_epochs",
+        "1",
+    ]
+
+
+def test_demo_runs_on_a_users_data_dir_without_generating(tmp_path, tiny_data_dir, hf_env):
+    from hf_knowgpt.lab import demo
+
+    out = tmp_path / "demo"
+    results = demo.run_demo(
+        str(out), data_dir=str(tiny_data_dir), pretrain_minutes=0.05, finetune_epochs=1,
+        model={"n_embd": 32, "n_head": 2, "n_layer": 1},
+    )  # fmt: skip
+    assert not (out / "data").exists()  # nothing generated
+    dev = (tiny_data_dir / "birth_dev.tsv").read_text(encoding="utf-8").splitlines()
+    assert all(row["total"] == len(dev) for row in results["rows"].values())
+    assert results["data_dir"] == str(tiny_data_dir) and "n_people" not in results
+    info = json.loads((out / "pretrain" / "run_info.json").read_text())
+    assert info["corpus"] == str(tiny_data_dir / "wiki.txt") and info["recipe"] == "demo"
+    assert str(tiny_data_dir) in (out / "demo_results.md").read_text()
+
+
+def test_demo_refuses_a_malformed_data_dir_before_training(tmp_path, tiny_data_dir, hf_env, capsys):
+    from hf_knowgpt.cli import main
+
+    data = shutil.copytree(tiny_data_dir, tmp_path / "data")
+    dev = data / "birth_dev.tsv"
+    lines = dev.read_text(encoding="utf-8").splitlines()
+    dev.write_text("\n".join([lines[0], lines[1].replace("\t", "  "), *lines[2:]]) + "\n")
+    out = tmp_path / "demo"
+    assert main([*_tiny_demo_args(out), "--data_dir", str(data)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{dev}:2:" in err[0], err
+    assert not out.exists()  # no training started
+
+
+def test_demo_refuses_generation_flags_with_a_data_dir(tmp_path, tiny_data_dir, capsys):
+    from hf_knowgpt.lab.demo import main
+
+    with pytest.raises(SystemExit) as stop:
+        main([*_tiny_demo_args(tmp_path)[1:], "--data_dir", str(tiny_data_dir), "--n_people", "50"])
+    assert stop.value.code == 2
+    assert "--n_people describe the generated corpus" in capsys.readouterr().err

@@ -29,6 +29,10 @@ from .answers import load_model
 QUESTION = re.compile(r"Where was (.+) born\?")
 
 
+class NothingToProbe(ValueError):
+    """No person of the QA file can be probed (no biography names them and the place early on)."""
+
+
 @dataclass(frozen=True)
 class StorageCase:
     """A biography cut before the birth place (`prefix`), and the place (`answer`)."""
@@ -154,7 +158,7 @@ def probe_file(
         cases = storage_cases(read_corpus(corpus_file), pairs, block_size, cloze=cloze)
     if not cases:
         where = "in the prompt's block" if prompt is not None else "early in their biography"
-        raise ValueError(f"{qa_file}: no person's answer can be probed {where}")
+        raise NothingToProbe(f"{qa_file}: no person's answer can be probed {where}")
     return {**storage_accuracy(model, tokenizer, cases), "questions": len(pairs)}
 
 

@@ -2,6 +2,8 @@
 
 It pretrains on synthetic biographies, finetunes on birth-place questions with and without that
 pretraining, evaluates both on people the finetuning never saw, and prints the table.
+`--data_dir DIR` runs the same pipeline, recipe and defaults on a corpus of your own in the course's
+layout (no generation step), checked before any training.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import argparse
 import logging
 from pathlib import Path
 
+from ..data.readers import read_qa, vocabulary
 from ..data.synthetic import generate
-from ..evaluation.probe import probe_file
+from ..evaluation.probe import NothingToProbe, probe_file
 from ..evaluation.scoring import course_line, london_baseline
 from ..evaluation.stats import fisher_greater, wilson_interval
 from .runner import COMMON, Started, evaluate_run, run, write_result
@@ -22,15 +25,30 @@ MODEL = {"n_embd": 128, "n_head": 4}
 """The demo's model: smaller than the course's, so that it stores facts in a few CPU minutes."""
 
 
+GENERATION = {"n_people": 200, "variants": 4, "train_share": 0.7, "full_names": True}
+"""The built-in corpus's defaults (`synthetic.generate`); a user's `data_dir` replaces them all."""
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """A user's corpus in the course's layout, read before any training: a malformed file is one
+    `file:line` DataError. Dev must have answers; both QA files must fit the vocabulary a model
+    trained here gets (the corpus plus the train file, `readers.vocabulary`)."""
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"{data_dir}: data directory not found")
+    tokenizer = vocabulary(data_dir / "wiki.txt", data_dir / "birth_places_train.tsv")
+    read_qa(data_dir / "birth_dev.tsv", tokenizer, require_answers=True)
+
+
 def run_demo(
     output_dir: str,
     *,
+    data_dir: str | None = None,
     pretrain_minutes: float = 8.0,
     finetune_epochs: int = 10,
-    n_people: int = 200,
-    variants: int = 4,
-    train_share: float = 0.7,
-    full_names: bool = True,
+    n_people: int = GENERATION["n_people"],
+    variants: int = GENERATION["variants"],
+    train_share: float = GENERATION["train_share"],
+    full_names: bool = GENERATION["full_names"],
     attention_type: str = "vanilla",
     model: dict | None = None,
     seed: int = 0,
@@ -39,6 +57,9 @@ def run_demo(
 
     Args:
         output_dir: where the corpus, the three runs and `demo_results.{md,json}` go.
+        data_dir: a corpus of your own in the course's layout (wiki.txt, birth_places_train.tsv,
+            birth_dev.tsv) instead of generating one; checked before any training. The generation
+            arguments (n_people, variants, train_share, full_names) then do not apply.
         pretrain_minutes: training-time budget of the pretraining (8 minutes keep the demo under
             10 on 2 CPU cores; results/demo_diagnostics compares runs of 5 and 8).
         finetune_epochs: epochs of both finetunings.
@@ -54,17 +75,22 @@ def run_demo(
     """
     started = Started()
     out = Path(output_dir)
-    data_dir = out / "data"
-    generate(
-        data_dir,
-        n_people=n_people,
-        n_train=int(train_share * n_people),
-        n_dev=int(0.2 * n_people),
-        n_unseen=n_people // 10,  # never in the corpus: for `knowgpt report --unseen_file`
-        seed=seed,
-        variants=variants,
-        full_names=full_names,
-    )
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        check_data_dir(data_dir)
+    else:
+        data_dir = out / "data"
+        generate(
+            data_dir,
+            n_people=n_people,
+            n_train=int(train_share * n_people),
+            n_dev=int(0.2 * n_people),
+            n_unseen=n_people // 10,  # never in the corpus: for `knowgpt report --unseen_file`
+            seed=seed,
+            variants=variants,
+            full_names=full_names,
+        )
+    generated = out / "data" == data_dir
     common = {"data_dir": data_dir, "seed": seed, **COMMON, **(MODEL if model is None else model)}
     pretrained = run(
         "pretrain", "demo", **common, output_dir=out / "pretrain",
@@ -88,7 +114,12 @@ def run_demo(
     for name, trained in models.items():
         rows[name] = evaluate_run(trained, dev, "dev_predictions.txt")
         for key, cloze in (("storage", False), ("cloze_storage", True)):
-            rows[name][key] = probe_file(trained.model_dir, data_dir / "wiki.txt", dev, cloze=cloze)
+            try:
+                rows[name][key] = probe_file(
+                    trained.model_dir, data_dir / "wiki.txt", dev, cloze=cloze
+                )
+            except NothingToProbe:  # a user's corpus may not name the dev people's places early
+                rows[name][key] = None
     pre_info = pretrained.run_info
     with_pre, without = rows["pretrained + finetuned"], rows["finetuned without pretraining"]
     results = {
@@ -107,10 +138,17 @@ def run_demo(
             with_pre["correct"], with_pre["total"], without["correct"], without["total"]
         ),
         "attention_type": attention_type,
-        "n_people": n_people,
-        "variants": variants,
-        "train_share": train_share,
-        "full_names": full_names,
+        "data_dir": None if generated else str(data_dir),
+        **(
+            {
+                "n_people": n_people,
+                "variants": variants,
+                "train_share": train_share,
+                "full_names": full_names,
+            }
+            if generated
+            else {}
+        ),  # fmt: skip
         "pretrain_minutes": pre_info["train_minutes"],
         "pretrain_epochs": pre_info["epochs"],
         "finetune_epochs": finetune_epochs,
@@ -136,7 +174,8 @@ def run_demo(
         out / "demo_results",
         results,
         f"# knowgpt demo ({attention_type})\n\n{table}\n\nPretraining: {pre_info['train_minutes']} min "
-        f"({pre_info['epochs']} epochs) on {n_people} synthetic people x {variants} biographies; "
+        f"({pre_info['epochs']} epochs) on "
+        f"{f'{n_people} synthetic people x {variants} biographies' if generated else data_dir}; "
         f"finetuning {finetune_epochs} epochs. Pretrained + finetuned against finetuned without "
         f"pretraining: one-sided Fisher exact p = {results['p_value_pretraining_helps']:.3g}.\n\n"
         "Dev storage (`knowgpt probe`): dev people whose biography, cut before the birth place, the "
@@ -158,27 +197,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output_dir", default="runs/demo")
     p.add_argument("--pretrain_minutes", type=float, default=8.0)
     p.add_argument("--finetune_epochs", type=int, default=10)
-    p.add_argument("--n_people", type=int, default=200)
-    p.add_argument("--variants", type=int, default=4, help="biographies per person")
-    p.add_argument("--train_share", type=float, default=0.7, help="people with a train question")
     p.add_argument(
+        "--data_dir",
+        help="your own corpus in the course's layout (wiki.txt, birth_places_train.tsv, "
+        "birth_dev.tsv) instead of the generated one",
+    )
+    gen = p.add_argument_group("the generated corpus (not with --data_dir)")
+    gen.add_argument("--n_people", type=int, help=f"default {GENERATION['n_people']}")
+    gen.add_argument(
+        "--variants", type=int, help=f"biographies per person (default {GENERATION['variants']})"
+    )
+    gen.add_argument(
+        "--train_share",
+        type=float,
+        help=f"people with a train question (default {GENERATION['train_share']})",
+    )
+    gen.add_argument(
         "--full_names",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="name each person in full in every sentence",
+        help="name each person in full in every sentence (default: yes)",
     )
     p.add_argument("--attention_type", default="vanilla")
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
+    given = {k: getattr(a, k) for k in GENERATION if getattr(a, k) is not None}
+    if a.data_dir and given:
+        p.error(f"--{' --'.join(given)} describe the generated corpus; drop them with --data_dir")
     run_demo(
         a.output_dir,
+        data_dir=a.data_dir,
         pretrain_minutes=a.pretrain_minutes,
         finetune_epochs=a.finetune_epochs,
-        n_people=a.n_people,
-        variants=a.variants,
-        train_share=a.train_share,
-        full_names=a.full_names,
         attention_type=a.attention_type,
         seed=a.seed,
+        **{**GENERATION, **given},
     )
     return 0
