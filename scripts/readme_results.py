@@ -324,9 +324,10 @@ def _gpu_rows() -> dict[str, list[dict]]:
 
 
 def _best_extraction() -> list[str]:
-    """The best finetuning setting of each pretrained model's sweeps (`results/extraction/`)."""
+    """The best finetuning setting of each GPU-pretrained model's sweeps (`results/extraction/gpu_*`,
+    the models of the summary's row above it)."""
     best: dict[str, dict] = {}
-    for path in sorted((RESULTS / "extraction").glob("*.json")):
+    for path in sorted((RESULTS / "extraction").glob("gpu_*.json")):
         d = json.loads(path.read_text(encoding="utf-8"))
         for r in d["rows"]:
             top = best.get(d["pretrained_model"])
