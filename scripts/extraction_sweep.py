@@ -13,9 +13,7 @@ OUTPUT.json and OUTPUT.md with the command, commit, date, machine and wall time.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -23,27 +21,25 @@ import torch
 from hf_knowgpt.data.readers import read_corpus, read_qa
 from hf_knowgpt.evaluation.answers import load_model, predict
 from hf_knowgpt.evaluation.probe import QUESTION, storage_cases, stored
-from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.lab.runner import COMMON, Started, cli_flags, run, write_result
 from hf_knowgpt.training.recipes import RECIPES
-from hf_knowgpt.training.trainer import train
-from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = {  # name -> finetuning flags on top of the recipe
-    "course": [],
-    "epochs_2": ["--num_epochs", "2"],
-    "epochs_3": ["--num_epochs", "3"],
-    "epochs_5": ["--num_epochs", "5"],
-    "epochs_20": ["--num_epochs", "20"],
-    "lr_1.5e-4": ["--learning_rate", "1.5e-4"],
-    "lr_3e-4": ["--learning_rate", "3e-4"],
-    "lr_3e-4_epochs_5": ["--learning_rate", "3e-4", "--num_epochs", "5"],
-    "lr_1.2e-3": ["--learning_rate", "1.2e-3"],
-    "no_dropout": ["--dropout", "0"],
+SETTINGS: dict[str, dict] = {  # name -> finetuning overrides on top of the recipe
+    "course": {},
+    "epochs_2": {"num_epochs": 2},
+    "epochs_3": {"num_epochs": 3},
+    "epochs_5": {"num_epochs": 5},
+    "epochs_20": {"num_epochs": 20},
+    "lr_1.5e-4": {"learning_rate": 1.5e-4},
+    "lr_3e-4": {"learning_rate": 3e-4},
+    "lr_3e-4_epochs_5": {"learning_rate": 3e-4, "num_epochs": 5},
+    "lr_1.2e-3": {"learning_rate": 1.2e-3},
+    "no_dropout": {"dropout": 0.0},
     # Finetuning that cannot overwrite part of what pretraining stored (`--freeze`).
-    "freeze_embeddings": ["--freeze", "embeddings"],
-    "freeze_mlp": ["--freeze", "mlp"],
-    "freeze_lower_half": ["--freeze", "lower_half"],
+    "freeze_embeddings": {"freeze": "embeddings"},
+    "freeze_mlp": {"freeze": "mlp"},
+    "freeze_lower_half": {"freeze": "lower_half"},
 }
 
 
@@ -94,26 +90,24 @@ def main() -> None:
         p.error(f"unknown settings {sorted(unknown)}; choose from {sorted(SETTINGS)}")
     if a.threads:
         torch.set_num_threads(a.threads)  # the probe and the scoring too, not only the finetunings
-    start, commit = time.perf_counter(), git_commit()
+    started = Started()
     data = Path(a.data_dir)
     pairs = read_qa(data / "birth_dev.tsv", require_answers=True)
     is_stored = stored_names(a.pretrained_model, data / "wiki.txt", pairs)
     rows = []
     with tempfile.TemporaryDirectory() as work:
         for name in a.settings.split(","):
-            flags = [
-                "--data_dir", a.data_dir, "--recipe", a.recipe, "--pretrained_model",
-                a.pretrained_model, "--seed", str(a.seed), "--report_to", "none",
-                "--logging_steps", "50", "--output_dir", f"{work}/{name}", *SETTINGS[name],
-                *(["--threads", str(a.threads)] if a.threads else []),
-            ]  # fmt: skip
-            out = train("finetune", *parse_args("finetune", flags))
-            info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
-            result = score_split(out / "model", pairs, is_stored)
+            finetuned = run(
+                "finetune", a.recipe, **COMMON, **SETTINGS[name], data_dir=a.data_dir,
+                pretrained_model=a.pretrained_model, seed=a.seed, output_dir=f"{work}/{name}",
+                threads=a.threads,
+            )  # fmt: skip
+            info = finetuned.run_info
+            result = score_split(finetuned.model_dir, pairs, is_stored)
             rows.append(
                 {
                     "setting": name,
-                    "flags": " ".join(SETTINGS[name]) or "(the recipe's)",
+                    "flags": " ".join(cli_flags(a.recipe, SETTINGS[name])[2:]) or "(the recipe's)",
                     "epochs": info["epochs"],
                     "steps": info["steps"],
                     "train_minutes": info["train_minutes"],
@@ -121,22 +115,11 @@ def main() -> None:
                 }
             )
             print(f"{name}: {100 * result['all']['accuracy']:.1f} % dev", flush=True)
-            _write(a, rows, is_stored, provenance(time.perf_counter() - start, commit=commit))
+            _write(a, rows, is_stored, started.provenance())
 
 
 def _write(a, rows: list[dict], is_stored: dict[str, bool], prov: dict) -> None:
     n_stored = sum(is_stored.values())
-    atomic_write_json(
-        a.output + ".json",
-        {
-            "pretrained_model": a.pretrained_model,
-            "recipe": a.recipe,
-            "dev_probed": len(is_stored),
-            "dev_stored": n_stored,
-            "rows": rows,
-            "provenance": prov,
-        },
-    )
 
     def cell(r: dict) -> str:
         return f"{100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']})"
@@ -146,18 +129,23 @@ def _write(a, rows: list[dict], is_stored: dict[str, bool], prov: dict) -> None:
         f"| {cell(r['not_stored'])} | {cell(r['not_probed'])} |"
         for r in rows
     )
-    atomic_write_text(
-        a.output + ".md",
+    payload = {
+        "pretrained_model": a.pretrained_model,
+        "recipe": a.recipe,
+        "dev_probed": len(is_stored),
+        "dev_stored": n_stored,
+        "rows": rows,
+    }
+    markdown = (
         f"# Extraction: finetuning `{a.pretrained_model}` (recipe `{a.recipe}`)\n\n"
         f"The pretrained model completes {n_stored} of the {len(is_stored)} probed dev people's "
         "biographies with the birth place (stored); the other dev people could not be probed (no "
         "biography starting with the name that mentions the place within a block).\n\n"
         "| setting | flags | epochs | dev accuracy | on stored people | on probed, not stored "
         "| on not probed |\n|---|---|---|---|---|---|---|\n"
-        f"{table}\n\n"
-        f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
-        f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
+        f"{table}"
     )
+    write_result(a.output, payload, markdown, prov)
 
 
 if __name__ == "__main__":

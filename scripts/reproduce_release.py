@@ -29,9 +29,9 @@ def main() -> None:
     released = entries[f"{a.name}-finetuned"]
     pretrained = MODELS_DIR / f"{a.name}-pretrained"
     with tempfile.TemporaryDirectory() as work:
-        recorded = {"pretrained_model": pretrained, "output_dir": f"{work}/ft"}
+        recorded = {"pretrained_model": pretrained, "data_dir": a.data_dir}  # what to rerun it
         finetuned = run(
-            "finetune", released["recipe"], **recorded, data_dir=a.data_dir, report_to="none"
+            "finetune", released["recipe"], **recorded, output_dir=f"{work}/ft", report_to="none"
         )
         dev = evaluate_run(finetuned, a.data_dir / "birth_dev.tsv")
     diff = dev["accuracy"] - released["dev_accuracy"]

@@ -29,53 +29,39 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from hf_knowgpt.evaluation.probe import probe_file  # noqa: E402
-from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline  # noqa: E402
-from hf_knowgpt.training.args import parse_args  # noqa: E402
+from hf_knowgpt.evaluation.scoring import london_baseline  # noqa: E402
+from hf_knowgpt.lab.runner import COMMON, Started, evaluate_run, parse_flags, run  # noqa: E402
 from hf_knowgpt.training.recipes import RECIPES  # noqa: E402
-from hf_knowgpt.training.trainer import train  # noqa: E402
-from hf_knowgpt.utils import atomic_write_json, git_commit, provenance  # noqa: E402
+from hf_knowgpt.utils import atomic_write_json  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STORAGE = ("dev_storage", "dev_cloze_storage")  # the probe by continuation, and by filling in
 
 
-def _run(job: str, flags: list[str]) -> Path:
-    model_args, data_args, train_args = parse_args(job, flags)
-    return train(job, model_args, data_args, train_args)
+def _common(args, job: str) -> dict:
+    """What every run of the curve gets: the drivers' settings, the data, the seed, then the
+    trainer flags given after `--` (the ones this job takes)."""
+    extra = parse_flags(job, args.extra)
+    return {**COMMON, "data_dir": args.data_dir, "seed": args.seed, **extra}
 
 
 def curve(args, run_dir: Path, dev: Path) -> list[dict]:
     """Train; return the (train_minutes, dev_accuracy) points."""
-    common = [
-        "--data_dir",
-        args.data_dir,
-        "--recipe",
-        args.recipe,
-        "--seed",
-        str(args.seed),
-        "--report_to",
-        "none",
-        "--overwrite_output_dir",
-        "--logging_steps",
-        "50",
-        *args.extra,
-    ]
     mixes_qa = RECIPES[args.recipe]["pretrain"].get("mix_qa", False)
-    pre_flags = [
-        *common,
-        "--output_dir",
-        str(run_dir / "pretrain"),
-        "--attention_type",
-        args.attention_type,
-        "--max_minutes",
-        str(args.minutes),
-        "--eval_minutes",
-        str(args.eval_minutes if mixes_qa else args.minutes),
-        "--eval_file",
-        str(dev),
-    ]
-    pretrained = _run("pretrain", pre_flags)
-    records = [json.loads(line) for line in (pretrained / "metrics.jsonl").read_text().splitlines()]
+    pretrained = run(
+        "pretrain",
+        args.recipe,
+        **{
+            **_common(args, "pretrain"),
+            "output_dir": run_dir / "pretrain",
+            "attention_type": args.attention_type,
+            "max_minutes": args.minutes,
+            "eval_minutes": args.eval_minutes if mixes_qa else args.minutes,
+            "eval_file": dev,
+        },
+    )
+    metrics = (pretrained.output_dir / "metrics.jsonl").read_text(encoding="utf-8")
+    records = [json.loads(line) for line in metrics.splitlines()]
     points = [
         {k: r[k] for k in ("train_minutes", "dev_accuracy", *STORAGE, "step") if k in r}
         for r in records
@@ -83,17 +69,19 @@ def curve(args, run_dir: Path, dev: Path) -> list[dict]:
     ]
     if mixes_qa:
         return points
-    finetuned = _run(
+    finetuned = run(
         "finetune",
-        [*common, "--output_dir", str(run_dir / "finetune"), "--pretrained_model", str(pretrained)],
+        args.recipe,
+        **{
+            **_common(args, "finetune"),
+            "output_dir": run_dir / "finetune",
+            "pretrained_model": pretrained.output_dir,
+        },
     )
-    info = json.loads((finetuned / "run_info.json").read_text())
-    result = evaluate_file(finetuned / "model", dev)
     point = {
-        "train_minutes": json.loads((pretrained / "run_info.json").read_text())["train_minutes"]
-        + info["train_minutes"],
-        "dev_accuracy": result["accuracy"],
-        "step": info["steps"],
+        "train_minutes": pretrained.run_info["train_minutes"] + finetuned.run_info["train_minutes"],
+        "dev_accuracy": evaluate_run(finetuned, dev)["accuracy"],
+        "step": finetuned.run_info["steps"],
     }
     for key in STORAGE:  # of the pretrained model
         if points and key in points[-1]:
@@ -161,13 +149,17 @@ def _point(args, pretrained: Path, dev: Path, work: Path, pretrain_minutes: floa
     point = {"pretrain_minutes": round(pretrain_minutes, 2)}
     for key, cloze in (("dev_storage", False), ("dev_cloze_storage", True)):
         point[key] = probe_file(pretrained, corpus, dev, cloze=cloze)["storage"]
-    flags = ["--data_dir", args.data_dir, "--recipe", args.recipe, "--seed", str(args.seed),
-             "--report_to", "none", "--logging_steps", "50", "--pretrained_model", str(pretrained),
-             "--output_dir", str(work / "finetune"), "--overwrite_output_dir", *args.extra]  # fmt: skip
-    finetuned = _run("finetune", flags)
-    info = json.loads((finetuned / "run_info.json").read_text(encoding="utf-8"))
-    point["train_minutes"] = round(pretrain_minutes + info["train_minutes"], 2)
-    point["dev_accuracy"] = evaluate_file(finetuned / "model", dev)["accuracy"]
+    finetuned = run(
+        "finetune",
+        args.recipe,
+        **{
+            **_common(args, "finetune"),
+            "pretrained_model": pretrained,
+            "output_dir": work / "finetune",
+        },
+    )
+    point["train_minutes"] = round(pretrain_minutes + finetuned.run_info["train_minutes"], 2)
+    point["dev_accuracy"] = evaluate_run(finetuned, dev)["accuracy"]
     print(
         f"{point['pretrain_minutes']:7.2f} min pretraining: dev {100 * point['dev_accuracy']:5.1f} %, "
         f"storage {100 * point['dev_storage']:5.1f} %, cloze {100 * point['dev_cloze_storage']:5.1f} %",
@@ -248,7 +240,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
         args.extra += ["--threads", str(args.threads)]
-    start, commit = time.perf_counter(), git_commit()
+    started = Started()
     dev = Path(args.data_dir) / "birth_dev.tsv"
     budget = f"{args.minutes:g}min" if not args.from_run else "checkpoints"
     name = f"{args.recipe}_{args.attention_type}_{budget}" + (f"_{args.tag}" if args.tag else "")
@@ -270,7 +262,7 @@ def main() -> None:
             "best_dev_accuracy": max(p["dev_accuracy"] for p in points),
             "london_baseline": baseline,
             "scratch_accuracy": args.scratch_accuracy,
-            "provenance": provenance(time.perf_counter() - start, commit=commit),
+            "provenance": started.provenance(),
         }
         atomic_write_json(out / f"{name}.json", result)
 

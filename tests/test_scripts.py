@@ -201,3 +201,26 @@ def test_reproduce_cs224n_writes_its_table_row_by_row(tmp_path, hf_env, tiny_dat
     assert (tmp_path / "work" / "vanilla_finetune" / "dev_predictions.txt").is_file()
     assert not (tmp_path / "work" / "vanilla_scratch" / "dev_predictions.txt").exists()
     assert "\nCommit: " in out.with_suffix(".md").read_text()
+
+
+def test_time_to_accuracy_trains_its_own_curve(tmp_path, hf_env, tiny_data_dir):
+    data, _ = _probed_dev(tiny_data_dir, tmp_path)
+    tiny = ["--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "64",
+            "--batch_size", "8", "--max_steps", "2"]  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(SCRIPTS / "time_to_accuracy.py"), "--recipe", "cs224n_fast",
+         "--minutes", "5", "--data_dir", str(data), "--work_dir", str(tmp_path / "work"),
+         "--output_dir", str(tmp_path / "out"), "--", *tiny],
+        env=hf_env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    d = json.loads((tmp_path / "out" / "cs224n_fast_vanilla_5min.json").read_text())
+    (point,) = d["points"]  # pretrain, then finetune: one point
+    assert point["step"] == 2 and 0 <= point["dev_accuracy"] <= 1
+    assert 0 <= point["dev_storage"] <= 1 and 0 <= point["dev_cloze_storage"] <= 1
+    pre = json.loads(
+        (tmp_path / "work" / "cs224n_fast_vanilla_5min" / "pretrain" / "run_info.json").read_text()
+    )
+    assert (
+        pre["steps"] == 2 and pre["args"]["model"]["n_embd"] == 16
+    )  # the flags after -- reached it
