@@ -400,3 +400,24 @@ def test_a_corrupt_random_state_file_is_refused_and_never_unpickled(
         assert f"{states}: unreadable" in _one_error_line(capsys)
         AcceleratorState._reset_state(reset_partial_state=True)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "name, spoil",
+    [
+        ("optimizer.bin", lambda p: p.write_bytes(b"garbage, not a torch file")),
+        ("optimizer.bin", lambda p: p.write_bytes(pickle.dumps({"state": 1}, protocol=2))),
+        ("model.safetensors", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),
+        ("model.safetensors", lambda p: p.write_bytes(b"\x00" * 16)),
+    ],
+    ids=["optimizer garbage", "optimizer a plain pickle", "weights truncated", "weights garbage"],
+)
+def test_resuming_from_a_damaged_checkpoint_file_is_one_line_naming_it(
+    pretrained, tiny_data_dir, capsys, name, spoil
+):
+    damaged = latest_checkpoint(pretrained) / name
+    spoil(damaged)
+    argv = ["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(pretrained),
+            "--max_steps", "4", "--resume_from_checkpoint", "latest", *TINY]  # fmt: skip
+    assert main(argv) == 1
+    assert f"{damaged}: unreadable" in _one_error_line(capsys)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from accelerate import Accelerator
 from accelerate.utils import load  # torch.load(weights_only=True), numpy's RNG arrays allowed
+from safetensors import safe_open
 
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
 LOCK_NAME = ".knowgpt.lock"
@@ -100,7 +101,21 @@ def read_checkpoint(ckpt: Path, signature: dict, num_processes: int) -> dict:
         )
     for rank in range(num_processes):  # accelerate only logs a missing or broken RNG state
         _check_random_states(ckpt / f"random_states_{rank}.pkl")
+    for weights in sorted(ckpt.glob("model*.safetensors")):
+        _check_readable(weights, lambda f: safe_open(f, "pt").keys())
+    for state in sorted(ckpt.glob("optimizer*.bin")):  # accelerate's own files, weights_only
+        _check_readable(state, lambda f: load(f, map_location="cpu"))
     return saved
+
+
+def _check_readable(path: Path, read) -> None:
+    """`read(path)`, or one line naming the file: accelerate's `load_state` would be a traceback."""
+    try:
+        read(path)
+    except Exception as e:  # garbage bytes, a truncated file, a pickle of forbidden globals
+        raise ValueError(
+            f"{path}: unreadable ({type(e).__name__}); resume from another checkpoint"
+        ) from None
 
 
 def _check_random_states(path: Path) -> None:
