@@ -351,6 +351,17 @@ def test_a_checkpoint_save_removes_the_temporary_folder_of_a_killed_save(pretrai
     assert not stale.exists() and latest_checkpoint(pretrained).name == "checkpoint_0000004"
 
 
+def test_a_run_removes_the_model_folders_a_killed_run_left_half_made(pretrained, tiny_data_dir):
+    half = [pretrained / ".model.x1y2.tmp", pretrained / ".model.old"]  # killed while saving model/
+    for folder in half:
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"half")
+    assert main(["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(pretrained),
+                 "--resume_from_checkpoint", "latest", "--max_steps", "3", *TINY]) == 0  # fmt: skip
+    assert not any(folder.exists() for folder in half)
+    assert (pretrained / "model" / "model.safetensors").stat().st_size > 100
+
+
 @pytest.mark.parametrize(
     "error",
     [OSError(errno.ENOSPC, "No space left on device"),

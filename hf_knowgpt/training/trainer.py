@@ -271,6 +271,13 @@ def _remove_old_run(out: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def _remove_leftovers(out: Path) -> None:
+    """What a killed run left half-made in its directory: the temporary and the replaced model
+    folders of `atomic_directory` (`.model.*.tmp`, `.model.old`). The run's lock makes them no one's."""
+    for path in [*out.glob(".model.*.tmp"), out / ".model.old"]:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _file_digest(path: str | None) -> str | None:
     if not path:
         return None
@@ -459,6 +466,7 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
             _remove_old_run(out)
         else:  # a dead run's records (it left no checkpoint) are not this run's
             (out / "metrics.jsonl").unlink(missing_ok=True)
+        _remove_leftovers(out)
     accelerator.wait_for_everyone()
     if args.compile:
         model = torch.compile(model)
