@@ -20,7 +20,8 @@ import torch
 
 from hf_knowgpt.data.readers import read_corpus, read_qa
 from hf_knowgpt.evaluation.answers import load_model, predict
-from hf_knowgpt.evaluation.probe import QUESTION, storage_cases, stored
+from hf_knowgpt.evaluation.probe import QUESTION, probe_file, storage_cases, stored
+from hf_knowgpt.evaluation.stats import wilson_interval
 from hf_knowgpt.lab.runner import COMMON, Started, cli_flags, run, write_result
 from hf_knowgpt.training.recipes import RECIPES
 
@@ -92,7 +93,8 @@ def main() -> None:
         torch.set_num_threads(a.threads)  # the probe and the scoring too, not only the finetunings
     started = Started()
     data = Path(a.data_dir)
-    pairs = read_qa(data / "birth_dev.tsv", require_answers=True)
+    dev = data / "birth_dev.tsv"
+    pairs = read_qa(dev, require_answers=True)
     is_stored = stored_names(a.pretrained_model, data / "wiki.txt", pairs)
     rows = []
     with tempfile.TemporaryDirectory() as work:
@@ -104,6 +106,10 @@ def main() -> None:
             )  # fmt: skip
             info = finetuned.run_info
             result = score_split(finetuned.model_dir, pairs, is_stored)
+            after = {  # what the finetuned model still stores, by both probes
+                key: probe_file(finetuned.model_dir, data / "wiki.txt", dev, cloze=cloze)
+                for key, cloze in (("storage_after", False), ("cloze_storage_after", True))
+            }
             rows.append(
                 {
                     "setting": name,
@@ -112,6 +118,7 @@ def main() -> None:
                     "steps": info["steps"],
                     "train_minutes": info["train_minutes"],
                     **result,
+                    **after,
                 }
             )
             print(f"{name}: {100 * result['all']['accuracy']:.1f} % dev", flush=True)
@@ -124,9 +131,17 @@ def _write(a, rows: list[dict], is_stored: dict[str, bool], prov: dict) -> None:
     def cell(r: dict) -> str:
         return f"{100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']})"
 
+    def interval(r: dict) -> str:
+        low, high = wilson_interval(r["correct"], r["total"])
+        return f"{100 * low:.1f}-{100 * high:.1f} %"
+
+    def kept(r: dict) -> str:
+        return f"{100 * r['storage']:.1f} % ({r['stored']}/{r['probed']})"
+
     table = "\n".join(
-        f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {cell(r['all'])} | {cell(r['stored'])} "
-        f"| {cell(r['not_stored'])} | {cell(r['not_probed'])} |"
+        f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {r['train_minutes']:g} | {cell(r['all'])} "
+        f"| {interval(r['all'])} | {cell(r['stored'])} | {cell(r['not_stored'])} "
+        f"| {cell(r['not_probed'])} | {kept(r['storage_after'])} | {kept(r['cloze_storage_after'])} |"
         for r in rows
     )
     payload = {
@@ -141,9 +156,11 @@ def _write(a, rows: list[dict], is_stored: dict[str, bool], prov: dict) -> None:
         f"The pretrained model completes {n_stored} of the {len(is_stored)} probed dev people's "
         "biographies with the birth place (stored); the other dev people could not be probed (no "
         "biography starting with the name that mentions the place within a block).\n\n"
-        "| setting | flags | epochs | dev accuracy | on stored people | on probed, not stored "
-        "| on not probed |\n|---|---|---|---|---|---|---|\n"
-        f"{table}"
+        "| setting | flags | epochs | finetuning minutes | dev accuracy | 95 % interval (Wilson) "
+        "| on stored people | on probed, not stored | on not probed | stored after finetuning: "
+        "continues the biography | fills in the blank |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
+        f"{table}\n\nThe pretraining's minutes and machine are the pretrained model's (its run_info.json); "
+        "the finetunings ran on the machine below."
     )
     write_result(a.output, payload, markdown, prov)
 

@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from hf_knowgpt.evaluation.stats import wilson_interval
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
 RESULTS_MARKERS = "<!-- results:begin (scripts/readme_results.py) -->", "<!-- results:end -->"
@@ -254,6 +256,18 @@ def gpu_vanilla_section() -> list[str]:
     ]
 
 
+def _interval(r: dict) -> str:
+    low, high = wilson_interval(r["correct"], r["total"])
+    return f"{_pct(low)}-{_pct(high)}"
+
+
+def _after(r: dict) -> str:
+    """Both storage probes of the finetuned model (sweeps before they were measured have none)."""
+    if "storage_after" not in r:
+        return "not probed"
+    return f"{_pct(r['storage_after']['storage'])} / {_pct(r['cloze_storage_after']['storage'])}"
+
+
 def extraction_section() -> list[str]:
     """Finetuning settings against one pretrained model (`scripts/extraction_sweep.py`); the sweeps
     of the same model make one table."""
@@ -266,8 +280,9 @@ def extraction_section() -> list[str]:
         first = runs[0][1]
         rows = [
             f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {_pct(r['all']['accuracy'])} "
-            f"({r['all']['correct']}/{r['all']['total']}) | {_pct(r['stored']['accuracy'])} "
-            f"({r['stored']['correct']}/{r['stored']['total']}) | `{path.relative_to(ROOT)}` |"
+            f"({r['all']['correct']}/{r['all']['total']}) | {_interval(r['all'])} "
+            f"| {_pct(r['stored']['accuracy'])} ({r['stored']['correct']}/{r['stored']['total']}) "
+            f"| {_after(r)} | `{path.relative_to(ROOT)}` |"
             for path, d in runs
             for r in d["rows"]
         ]
@@ -275,7 +290,8 @@ def extraction_section() -> list[str]:
             f"**Extraction** (`scripts/extraction_sweep.py`: `{model}`, which stores "
             f"{first['dev_stored']} of {first['dev_probed']} probed dev people, finetuned on the "
             f"2-core CPU under each setting, recipe `{first['recipe']}`)",
-            "setting | flags | epochs | dev accuracy | on the stored people | file",
+            "setting | flags | epochs | dev accuracy | 95 % interval | on the stored people "
+            "| stored after finetuning (continues / fills in) | file",
             rows,
             first["provenance"],
             str(runs[0][0].relative_to(ROOT)),

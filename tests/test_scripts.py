@@ -125,7 +125,12 @@ def test_extraction_sweep_splits_dev_by_what_pretraining_stored(tmp_path, hf_env
         groups = [r[k]["total"] for k in ("stored", "not_stored", "not_probed")]
         assert sum(groups) == r["all"]["total"] == len(probed)  # each question in one group
         assert r["stored"]["total"] + r["not_stored"]["total"] == d["dev_probed"] > 0
-    assert "| epochs_2 | `--num_epochs 2` | 2 |" in out.with_suffix(".md").read_text()
+        for key in ("storage_after", "cloze_storage_after"):  # both probes of the finetuned model
+            assert 0 < r[key]["probed"] <= len(probed) and 0 <= r[key]["storage"] <= 1
+    markdown = out.with_suffix(".md").read_text()
+    assert (
+        "| epochs_2 | `--num_epochs 2` | 2 |" in markdown and "95 % interval (Wilson)" in markdown
+    )
     bad = subprocess.run(
         [sys.executable, str(SCRIPTS / "extraction_sweep.py"), "--pretrained_model", "x",
          "--output", str(out), "--settings", "nope"],
