@@ -289,7 +289,9 @@ def test_prompts(data_dir, tok):
     dev = prompts_dataset(data_dir / "birth_dev.tsv", tok, BLOCK)
     assert dev[0]["answer"] == "Atlanta"
     assert tok.decode_chars(dev[0]["input_ids"]) == "Where was Bryan Dubreuiel born?" + MASK_CHAR
-    with pytest.raises(DataError, match=r"tsv:1: expected .* no tab \(no line has one: for a q"):
+    with pytest.raises(
+        DataError, match=r"tsv:1: expected .* no tab \(no line has one: a question-only"
+    ):
         birthplace_dataset(data_dir / "birth_test_inputs.tsv", tok, BLOCK)
 
 

@@ -12,7 +12,7 @@ from tiny import memorised_model
 from hf_knowgpt import MASK_CHAR, KnowGPTTokenizer
 from hf_knowgpt.evaluation import calibration as cal
 from hf_knowgpt.evaluation import report
-from hf_knowgpt.evaluation.answers import ABSTAIN, Prediction, write_predictions
+from hf_knowgpt.evaluation.answers import ABSTAIN, Prediction, abstain, write_predictions
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMAGES = [
@@ -118,11 +118,11 @@ def test_bad_inputs():
 def test_abstain_answers_exactly_at_or_above_threshold():
     confidences = [0.2, 0.5, 0.8, 0.49999]
     preds = [Prediction(f"q{i}", f"a{i}", c, raw_answer=f"a{i}") for i, c in enumerate(confidences)]
-    kept = cal.abstain(preds, 0.5)
+    kept = abstain(preds, 0.5)
     assert [p.answer for p in kept] == [ABSTAIN, "a1", "a2", ABSTAIN]
     assert [p.abstained for p in kept] == [c < 0.5 for c in confidences]
     assert [p.answer for p in preds] == ["a0", "a1", "a2", "a3"]  # inputs untouched
-    assert [p.answer for p in cal.abstain(kept, 0.0)] == [
+    assert [p.answer for p in abstain(kept, 0.0)] == [
         "a0",
         "a1",
         "a2",

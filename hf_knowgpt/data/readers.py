@@ -118,7 +118,10 @@ def _qa_mode(path, lines: list[str], require_answers: bool | None) -> bool:
     if re.search(r"\?\s+\S", line):
         hint = " (the separator looks like spaces)"
     elif not any(has_tab):
-        hint = " (no line has one: for a question-only file use prompts_dataset)"
+        hint = (
+            " (no line has one: a question-only file, like birth_test_inputs.tsv, can be "
+            "answered with knowgpt evaluate but not trained or scored on)"
+        )
     else:
         hint = ""
     raise DataError(

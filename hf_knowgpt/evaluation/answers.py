@@ -7,6 +7,7 @@ closing `⁇` included, so a low value flags a guess.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -258,17 +259,29 @@ def predict(
     for i, question in enumerate(questions):
         answer_ids, confidence = greedy[i]
         raw = tokenizer.decode_chars(answer_ids)
-        abstain = min_confidence is not None and confidence < min_confidence
         predictions.append(
             Prediction(
                 question=question,
-                answer=ABSTAIN if abstain else raw,
+                answer=raw,
                 confidence=confidence,
                 raw_answer=raw,
                 alternatives=alternatives.get(i, []),
             )
         )
-    return predictions
+    return predictions if min_confidence is None else abstain(predictions, min_confidence)
+
+
+def abstain(predictions: list[Prediction], threshold: float) -> list[Prediction]:
+    """Copies of `predictions` that answer iff confidence ≥ threshold, and `ABSTAIN` otherwise.
+
+    The answer given is the model's greedy answer (`raw_answer`), so a lower threshold than the one
+    the predictions were made with brings abstained answers back. Confidence, raw answer and
+    reference are unchanged; the inputs are not modified.
+    """
+    return [
+        dataclasses.replace(p, answer=p.raw_answer if p.confidence >= threshold else ABSTAIN)
+        for p in predictions
+    ]
 
 
 def write_predictions(path: str | os.PathLike, predictions: list[Prediction]) -> Path:

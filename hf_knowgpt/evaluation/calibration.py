@@ -8,13 +8,10 @@ ECE follows Guo et al. 2017, "On Calibration of Modern Neural Networks" (arXiv:1
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import statistics
 from collections.abc import Sequence
 from typing import NamedTuple
-
-from .answers import ABSTAIN
 
 COVERAGES = (1.0, 0.5, 0.2)  # the report's accuracy-at-coverage points
 N_BINS = 10
@@ -138,19 +135,6 @@ def auroc(confidences: Sequence[float], correct: Sequence[bool]) -> float | None
 def separation_auroc(high: Sequence[float], low: Sequence[float]) -> float | None:
     """AUROC of two confidence samples: P(a value of `high` exceeds one of `low`), ties ½."""
     return auroc(list(high) + list(low), [True] * len(high) + [False] * len(low))
-
-
-def abstain(predictions: Sequence, threshold: float) -> list:
-    """Copies of `predictions` that answer iff confidence ≥ threshold, and `ABSTAIN` otherwise.
-
-    The answer given is the model's greedy answer (`raw_answer`), so a lower threshold than the one
-    the predictions were made with brings abstained answers back. Confidence, raw answer and
-    reference are unchanged; the inputs are not modified.
-    """
-    return [
-        dataclasses.replace(p, answer=p.raw_answer if p.confidence >= threshold else ABSTAIN)
-        for p in predictions
-    ]
 
 
 # ---------------------------------------------------------------------------- the report's numbers

@@ -4,6 +4,12 @@ Checkpoints are `Accelerator.save_state` folders written under a temporary name 
 so `checkpoints/checkpoint_NNNNNNN` is always complete. Each also holds `trainer_state.json`: the step
 counters, the LR schedule's state and the run's signature (job, model config, data files), which a
 resume must match exactly.
+
+Why not accelerate's `ProjectConfiguration(automatic_checkpoint_naming=True, total_limit=...)` and
+`register_for_checkpointing`: accelerate writes its `checkpoint_N` folders in place, so a run killed
+mid-save leaves a folder with the final name that is not whole, and the counters would travel in a
+pickle. A temporary name renamed into place keeps every `checkpoint_N` complete, and trainer_state.json
+(plain JSON, with the run's signature) is read and checked before `load_state` touches the model.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@ The course (minGPT trainer) counts every target position of a step, PAD included
 learning rate *after* each optimizer step from the tokens seen so far; step 1 runs at the base rate.
 Its cosine is `max(0.1, 0.5 (1 + cos(π·progress)))` with progress not clipped, so past final_tokens
 the rate climbs back up (one full cycle every 2·(final_tokens − warmup_tokens) tokens).
+
+Why not transformers' `get_cosine_with_min_lr_schedule_with_warmup`: it is a `LambdaLR` of the step
+count, known in advance. Here `cs224n` counts tokens, and `cosine` under `--max_minutes` decays over
+training *time* (the step count of a wall-clock budget is only known at its end); one small class
+covers the three, and its state (tokens, steps, seconds) travels in the checkpoint's trainer_state.
 """
 
 from __future__ import annotations
