@@ -57,7 +57,7 @@ def test_overrides_give_what_the_equivalent_flags_give(job, recipe, overrides, f
 
 
 def test_none_leaves_the_recipes_value_and_the_preset_follows_pretrained_model():
-    assert parse_overrides("pretrain", "cpu2h", {"max_minutes": None})[2].max_minutes == 90
+    assert parse_overrides("pretrain", "cpu2h", {"max_minutes": None})[2].max_minutes == 110
     assert parse_overrides("finetune", "cs224n", {})[2].num_epochs == 75
     assert parse_overrides("finetune", "cs224n", {"pretrained_model": "p"})[2].num_epochs == 10
 
