@@ -61,7 +61,8 @@ class KnowGPTTokenizer(PreTrainedTokenizer):
             path_or_text: path of a UTF-8 corpus file, or the corpus as a string.
         """
         if isinstance(path_or_text, os.PathLike) or os.path.isfile(path_or_text):
-            with open(path_or_text, encoding="utf-8") as f:
+            # utf-8-sig: a leading BOM is no character of the corpus (as in data/readers.py)
+            with open(path_or_text, encoding="utf-8-sig") as f:
                 text = f.read()
         else:
             text = str(path_or_text)
