@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from errors import one_error_line
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
@@ -85,14 +86,6 @@ def _state(path: Path):
     return path.read_bytes() if path.exists() else None
 
 
-def _one_error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1 and lines[0].startswith("knowgpt "), lines
-    return lines[0]
-
-
 @pytest.fixture
 def data(tiny_data_dir, tmp_path) -> Path:
     """A copy of the tiny data directory (with the course's four files) to spoil."""
@@ -140,7 +133,7 @@ def test_a_bad_tsv(data, model_dir, tmp_path, command, bad, message, capsys):
         model = ["--model_dir", str(model_dir), "--output_file", str(preds)]
         argv = [command, "--eval_file", str(path), *(model if command == "evaluate" else [])]
         assert main(argv) == 1
-        assert f"{path}{message}" in _one_error_line(capsys)
+        assert f"{path}{message}" in one_error_line(capsys)
         assert not (tmp_path / "out").exists()
     assert _state(path) == before
 
@@ -158,7 +151,7 @@ def test_a_bad_corpus(data, tmp_path, command, bad, message, capsys, reset_accel
         run = tmp_path / "run"
         argv = ["pretrain", "--data_dir", str(data), "--output_dir", str(run), "--max_steps", "1"]
         assert main([*argv, *TINY]) == 1
-        assert f"{path}{message}" in _one_error_line(capsys)
+        assert f"{path}{message}" in one_error_line(capsys)
         assert sorted(p.name for p in run.iterdir()) == []
     assert _state(path) == before
 

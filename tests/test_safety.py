@@ -21,6 +21,7 @@ import accelerate.checkpointing
 import pytest
 import torch
 from accelerate.state import AcceleratorState
+from errors import one_error_line
 from safetensors.torch import load_file
 
 import hf_knowgpt.utils
@@ -41,15 +42,6 @@ def _snapshot(folder: Path) -> dict[str, str]:
     }
 
 
-def _one_error_line(capsys) -> str:
-    """The one error line on stderr (progress bars aside), with no traceback."""
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]
-    assert len(lines) == 1 and lines[0].startswith("knowgpt "), lines
-    return lines[0]
-
-
 @pytest.fixture
 def pretrained(tmp_path, tiny_data_dir, reset_accelerate) -> Path:
     run = tmp_path / "pre"
@@ -65,14 +57,14 @@ def test_finetune_into_its_own_pretrained_run_is_refused(pretrained, tiny_data_d
     before = _snapshot(pretrained)
     rc = main(["finetune", "--pretrained_model", str(pretrained), "--output_dir", str(pretrained),
                "--overwrite_output_dir", "--data_dir", str(tiny_data_dir), *TINY])  # fmt: skip
-    assert rc == 1 and "would overwrite an input" in _one_error_line(capsys)
+    assert rc == 1 and "would overwrite an input" in one_error_line(capsys)
     assert _snapshot(pretrained) == before
 
 
 def test_export_over_the_folder_holding_the_source_is_refused(pretrained, capsys):
     before = _snapshot(pretrained)
     assert main(["export", str(pretrained), str(pretrained.parent), "--overwrite"]) == 1
-    assert "would overwrite an input" in _one_error_line(capsys)
+    assert "would overwrite an input" in one_error_line(capsys)
     assert _snapshot(pretrained) == before
 
 
@@ -82,7 +74,7 @@ def test_overwrite_keeps_the_old_run_when_the_new_inputs_are_bad(pretrained, tmp
     bad.write_text("a fine line\n\n", encoding="utf-8")  # a blank document
     rc = main(["pretrain", "--corpus_file", str(bad), "--output_dir", str(pretrained),
                "--overwrite_output_dir", "--max_steps", "2", *TINY])  # fmt: skip
-    assert rc == 1 and f"{bad}:2:" in _one_error_line(capsys)
+    assert rc == 1 and f"{bad}:2:" in one_error_line(capsys)
     assert _snapshot(pretrained) == before
 
 
@@ -94,7 +86,7 @@ def test_evaluate_never_writes_over_its_eval_file(
     dev.write_bytes((tiny_data_dir / "birth_dev.tsv").read_bytes())
     before = dev.read_bytes()
     rc = main(["evaluate", "--model_dir", str(pretrained), "--eval_file", str(dev), flag, str(dev)])
-    assert rc == 1 and "would overwrite an input" in _one_error_line(capsys)
+    assert rc == 1 and "would overwrite an input" in one_error_line(capsys)
     assert dev.read_bytes() == before
 
 
@@ -104,7 +96,7 @@ def test_finetune_checks_its_eval_file_before_training(tiny_data_dir, tmp_path, 
     run = tmp_path / "ft"
     rc = main(["finetune", "--data_dir", str(tiny_data_dir), "--eval_file", str(bad),
                "--output_dir", str(run), "--max_steps", "2", *TINY])  # fmt: skip
-    assert rc == 1 and f"{bad}:2:" in _one_error_line(capsys)
+    assert rc == 1 and f"{bad}:2:" in one_error_line(capsys)
     assert not (run / "checkpoints").exists() and not (run / "model").exists()
 
 
@@ -127,7 +119,7 @@ def test_a_run_directory_in_use_is_refused_and_a_stale_lock_taken_over(
             *TINY,
         ]
         assert main(args) == 1
-        line = _one_error_line(capsys)
+        line = one_error_line(capsys)
         assert f"in use by process {alive.pid}" in line
     finally:
         alive.kill()
@@ -174,11 +166,11 @@ def test_resume_from_another_job_or_variant_or_a_broken_checkpoint_is_refused(
     cases.append((["pretrain", "--resume_from_checkpoint", str(tmp)], "not a complete checkpoint"))
     for argv, message in cases:
         assert main([argv[0], *common, *argv[1:]]) == 1, argv  # the case's flags last: they win
-        assert message in _one_error_line(capsys), argv
+        assert message in one_error_line(capsys), argv
         AcceleratorState._reset_state(reset_partial_state=True)
     (ckpt / "random_states_0.pkl").write_bytes(b"")
     assert main(["pretrain", "--resume_from_checkpoint", "latest", *common]) == 1
-    assert "random_states_0.pkl: missing or empty" in _one_error_line(capsys)
+    assert "random_states_0.pkl: missing or empty" in one_error_line(capsys)
 
 
 def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
@@ -188,7 +180,7 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
     rc = main(["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(run), "--max_steps", "30",
                "--save_steps", "1", "--learning_rate", "1e30", "--lr_schedule", "constant", *TINY])  # fmt: skip
     assert rc == 1
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     assert "non-finite loss" in line
     assert not (run / "model").exists() and not (run / "run_info.json").exists()
     last = latest_checkpoint(run)
@@ -308,7 +300,7 @@ def test_a_damaged_model_folder_is_one_line_naming_the_file(
         argv = ["finetune", "--pretrained_model", str(folder), "--data_dir", str(tiny_data_dir),
                 "--output_dir", str(tmp_path / "ft"), "--max_steps", "1", *TINY]  # fmt: skip
     assert main(argv) == 1
-    assert f"{folder / named}" in _one_error_line(capsys)
+    assert f"{folder / named}" in one_error_line(capsys)
     assert _snapshot(folder) == before and not (tmp_path / "ft" / "model").exists()
 
 
@@ -319,7 +311,7 @@ def test_evaluate_replaces_its_pair_only_when_both_files_are_complete(
     argv = ["evaluate", "--model_dir", str(pretrained), "--eval_file",
             str(tiny_data_dir / "birth_dev.tsv"), "--output_file", str(out)]  # fmt: skip
     out.mkdir()  # the .txt cannot be written: its .jsonl is not written either
-    assert main(argv) == 1 and f"{out}: is a directory" in _one_error_line(capsys)
+    assert main(argv) == 1 and f"{out}: is a directory" in one_error_line(capsys)
 
     def written() -> list[str]:
         return sorted(p.name for p in tmp_path.iterdir() if "preds" in p.name)
@@ -336,7 +328,7 @@ def test_evaluate_replaces_its_pair_only_when_both_files_are_complete(
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(hf_knowgpt.utils.os, "fsync", fsync)
-    assert main(argv) == 1 and "No space left on device" in _one_error_line(capsys)
+    assert main(argv) == 1 and "No space left on device" in one_error_line(capsys)
     assert out.read_text() == out.with_name("preds.txt.jsonl").read_text() == "old\n"
     assert written() == ["preds.txt", "preds.txt.jsonl"]  # and no temporary file
 
@@ -382,7 +374,7 @@ def test_a_disk_full_during_a_checkpoint_keeps_the_last_good_one(
     argv = ["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(run),
             "--max_steps", "3", "--save_steps", "1", *TINY]  # fmt: skip
     assert main(argv) == 1
-    line = _one_error_line(capsys)
+    line = one_error_line(capsys)
     first = run / "checkpoints" / "checkpoint_0000001"
     assert f"{run / 'checkpoints' / 'checkpoint_0000002'}: not saved" in line and str(first) in line
     assert str(error).split(" .")[0] in line
@@ -408,7 +400,7 @@ def test_a_corrupt_random_state_file_is_refused_and_never_unpickled(
     for content in (b"\x93NUMPY garbage, not a torch file", pickle.dumps(Exploit(), protocol=2)):
         states.write_bytes(content)
         assert main(argv) == 1
-        assert f"{states}: unreadable" in _one_error_line(capsys)
+        assert f"{states}: unreadable" in one_error_line(capsys)
         AcceleratorState._reset_state(reset_partial_state=True)
     assert not marker.exists()
 
@@ -431,4 +423,4 @@ def test_resuming_from_a_damaged_checkpoint_file_is_one_line_naming_it(
     argv = ["pretrain", "--data_dir", str(tiny_data_dir), "--output_dir", str(pretrained),
             "--max_steps", "4", "--resume_from_checkpoint", "latest", *TINY]  # fmt: skip
     assert main(argv) == 1
-    assert f"{damaged}: unreadable" in _one_error_line(capsys)
+    assert f"{damaged}: unreadable" in one_error_line(capsys)
