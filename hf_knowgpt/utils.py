@@ -22,6 +22,14 @@ def _umask() -> int:
     return mask
 
 
+def usual_permissions(folder: Path) -> None:
+    """Give the files in `folder` the process umask's permissions: libraries (safetensors,
+    accelerate) write 0600 files, which another user then cannot read."""
+    for file in folder.rglob("*"):
+        if file.is_file():
+            os.chmod(file, 0o666 & ~_umask())
+
+
 def _temporary_copy(path: Path, text: str) -> Path:
     """A complete, synced temporary sibling of `path` holding `text` (removed if writing fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,9 +90,7 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = True) -> Iterato
     try:
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700
         yield tmp
-        for file in tmp.rglob("*"):  # libraries may write 0600 temporary files into it
-            if file.is_file():
-                os.chmod(file, 0o666 & ~_umask())
+        usual_permissions(tmp)
         if not path.exists():
             os.replace(tmp, path)
             return

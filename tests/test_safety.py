@@ -197,6 +197,8 @@ def test_written_files_get_the_umask_permissions(pretrained, tmp_path):
             assert main(["export", str(pretrained), str(folder)]) == 0
         mode = stat.S_IMODE((folder / "model.safetensors").stat().st_mode)
         assert mode == 0o666 & ~umask, oct(mode)
+    for file in latest_checkpoint(pretrained).iterdir():  # accelerate's save_state writes 0600
+        assert stat.S_IMODE(file.stat().st_mode) == 0o666 & ~umask, (file, oct(file.stat().st_mode))
 
 
 @pytest.mark.slow

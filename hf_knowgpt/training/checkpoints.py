@@ -26,6 +26,8 @@ from accelerate import Accelerator
 from accelerate.utils import load  # torch.load(weights_only=True), numpy's RNG arrays allowed
 from safetensors import safe_open
 
+from ..utils import usual_permissions
+
 CHECKPOINT_RE = re.compile(r"^checkpoint_(\d+)$")
 LOCK_NAME = ".knowgpt.lock"
 
@@ -67,6 +69,7 @@ def save_checkpoint(accelerator: Accelerator, out: Path, trainer_state: dict, ke
         accelerator.wait_for_everyone()  # every rank's random states are in tmp before the rename
         if accelerator.is_main_process:
             (tmp / "trainer_state.json").write_text(json.dumps(trainer_state))
+            usual_permissions(tmp)
             os.replace(tmp, final)
     except Exception as e:  # OSError (ENOSPC), torch's RuntimeError, safetensors' own error
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
