@@ -22,7 +22,7 @@ import torch
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from hf_knowgpt.data.pipelines import pretraining_dataset
-from hf_knowgpt.utils import atomic_write_json, atomic_write_text, git_commit, provenance
+from hf_knowgpt.lab.runner import Started, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 COURSE_DATA = ROOT.parent / "shared" / "data" / "cs224n"
@@ -121,7 +121,7 @@ def main() -> None:
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
-    start, commit = time.perf_counter(), git_commit()
+    started = Started()
     corpus = Path(a.data_dir) / "wiki.txt"
     tokenizer = KnowGPTTokenizer.from_corpus(corpus)
     batches = example_batches(corpus, tokenizer, a.steps + 1, a.batch_size, 128, a.seed)
@@ -136,34 +136,29 @@ def main() -> None:
             f"{r['speedup_no_attn_dropout']:.2f}x]",
             flush=True,
         )
-    prov = provenance(time.perf_counter() - start, commit=commit)
-    out = {
+    payload = {
         "results": results,
         "steps": a.steps,
         "batch_size": a.batch_size,
         "corpus": str(corpus),
         "threads": torch.get_num_threads(),
         "device": a.device,
-        "provenance": prov,
     }
-    atomic_write_json(a.output + ".json", out)
     rows = "\n".join(
         f"| {v} | {r['course']['tokens_per_s']:.0f} | {r['fast']['tokens_per_s']:.0f} | {r['speedup']:.2f}x "
         f"| {r['fast_bf16']['tokens_per_s']:.0f} ({r['speedup_bf16']:.2f}x) "
         f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}x) |"
         for v, r in results.items()
     )
-    atomic_write_text(
-        a.output + ".md",
+    markdown = (
         "# Training throughput (useful = non-PAD target tokens per second)\n\n"
         "| variant | course-style step | fast path (same mathematics) | speedup | fast path in bf16 "
         "autocast | fast path, attention dropout off (not the course's mathematics) |\n"
         "|---|---|---|---|---|---|\n"
         f"{rows}\n\n{a.steps} timed steps of {a.batch_size} span-corruption examples from `{corpus.name}` per mode "
-        f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads.\n\n"
-        f"Command: `{prov['command']}`  \nCommit: {prov['git_commit']}  \nDate: {prov['date']}  \n"
-        f"Machine: {prov['machine']}  \nWall time: {prov['wall_seconds']} s\n",
+        f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads."
     )
+    write_result(a.output, payload, markdown, started.provenance())
     if "vanilla" in results:
         print(f"speedup {results['vanilla']['speedup']:.2f}")
 

@@ -66,13 +66,25 @@ class Prediction:
         return record
 
 
-def load_model(path: str | os.PathLike, device: str | torch.device | None = None):
-    """Load (model, tokenizer) from a run directory or a model folder, in eval mode."""
-
-    model_dir = resolve_model_dir(path)
+def read_config(model_dir: Path) -> KnowGPTConfig:
+    """A model folder's config, once the folder holds every file loading reads; a missing or
+    malformed file is one line naming it."""
     check_model_folder(model_dir)
     with reading(model_dir / "config.json"):
-        config = KnowGPTConfig.from_pretrained(model_dir)
+        return KnowGPTConfig.from_pretrained(model_dir)
+
+
+def load_model(
+    path: str | os.PathLike,
+    device: str | torch.device | None = None,
+    config: KnowGPTConfig | None = None,
+):
+    """Load (model, tokenizer) from a run directory or a model folder, in eval mode.
+
+    `config`: the folder's own, read with `read_config` and changed (finetuning's dropout).
+    """
+    model_dir = resolve_model_dir(path)
+    config = config or read_config(model_dir)
     with reading(model_dir / "model.safetensors"):
         model = KnowGPTForCausalLM.from_pretrained(model_dir, config=config).eval()
     if device is not None:

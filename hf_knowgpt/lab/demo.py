@@ -75,10 +75,8 @@ def run_demo(
     """
     started = Started()
     out = Path(output_dir)
-    if data_dir is not None:
-        data_dir = Path(data_dir)
-        check_data_dir(data_dir)
-    else:
+    generated = data_dir is None
+    if generated:
         data_dir = out / "data"
         generate(
             data_dir,
@@ -90,7 +88,9 @@ def run_demo(
             variants=variants,
             full_names=full_names,
         )
-    generated = out / "data" == data_dir
+    else:
+        data_dir = Path(data_dir)
+        check_data_dir(data_dir)
     common = {"data_dir": data_dir, "seed": seed, **COMMON, **(MODEL if model is None else model)}
     pretrained = run(
         "pretrain", "demo", **common, output_dir=out / "pretrain",

@@ -117,13 +117,13 @@ def read_checkpoint(ckpt: Path, signature: dict, num_processes: int) -> dict:
     return saved
 
 
-def _check_readable(path: Path, read) -> None:
+def _check_readable(path: Path, read, consequence: str = ""):
     """`read(path)`, or one line naming the file: accelerate's `load_state` would be a traceback."""
     try:
-        read(path)
+        return read(path)
     except Exception as e:  # garbage bytes, a truncated file, a pickle of forbidden globals
         raise ValueError(
-            f"{path}: unreadable ({type(e).__name__}); resume from another checkpoint"
+            f"{path}: unreadable ({type(e).__name__}){consequence}; resume from another checkpoint"
         ) from None
 
 
@@ -131,14 +131,11 @@ def _check_random_states(path: Path) -> None:
     """Refuse a missing, empty or unreadable RNG state file (loaded weights_only: no code runs)."""
     if not path.is_file() or path.stat().st_size == 0:
         raise ValueError(f"{path}: missing or empty, so the resume would not be exact")
-    try:
-        states = load(path, map_location="cpu")
-        missing = {"random_state", "numpy_random_seed", "torch_manual_seed"} - set(states)
-    except Exception as e:  # a truncated zip, garbage bytes, a pickle of forbidden globals
-        raise ValueError(
-            f"{path}: unreadable ({type(e).__name__}), so the resume would not be exact; "
-            "resume from another checkpoint"
-        ) from None
+    states = _check_readable(
+        path, lambda f: load(f, map_location="cpu"), ", so the resume would not be exact"
+    )
+    keys = set(states) if isinstance(states, dict) else set()  # a pickled list, a number: none
+    missing = {"random_state", "numpy_random_seed", "torch_manual_seed"} - keys
     if missing:
         raise ValueError(
             f"{path}: lacks {', '.join(sorted(missing))}; resume from another checkpoint"

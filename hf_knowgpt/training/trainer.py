@@ -33,7 +33,7 @@ from ..data.formats import qa_row
 from ..data.pipelines import birthplace_dataset, pretraining_dataset, set_epoch
 from ..data.readers import read_corpus, read_qa, vocabulary
 from ..data.synthetic import BUILTIN_DATA_DIR
-from ..evaluation.answers import predict
+from ..evaluation.answers import load_model, predict, read_config
 from ..evaluation.probe import storage_accuracy, storage_cases
 from ..evaluation.scoring import score
 from ..model.configuration_knowgpt import KnowGPTConfig
@@ -42,11 +42,9 @@ from ..model.tokenization_knowgpt import KnowGPTTokenizer
 from ..utils import (
     atomic_directory,
     atomic_write_json,
-    check_model_folder,
     cpu_has_native_bf16,
     git_commit,
     provenance,
-    reading,
     refuse_overwriting_inputs,
     resolve_model_dir,
 )
@@ -80,9 +78,7 @@ def build_model(
     """(tokenizer, model): fresh for pretraining/scratch finetuning, loaded for finetuning after pretraining."""
     if model_args.pretrained_model:
         model_dir = resolve_model_dir(model_args.pretrained_model)
-        check_model_folder(model_dir)
-        with reading(model_dir / "config.json"):
-            config = KnowGPTConfig.from_pretrained(model_dir)
+        config = read_config(model_dir)
         wanted = model_args.attention_type
         if wanted is not None and wanted != config.attention_type:
             raise ValueError(
@@ -92,10 +88,8 @@ def build_model(
         model_args.attention_type = config.attention_type
         if model_args.dropout is not None:  # asked for (a flag or the recipe); else the model's own
             config.embd_pdrop = config.resid_pdrop = config.attn_pdrop = model_args.dropout
-        with reading(model_dir / "vocab.json"):
-            tokenizer = KnowGPTTokenizer.from_pretrained(model_dir)
-        with reading(model_dir / "model.safetensors"):
-            return tokenizer, KnowGPTForCausalLM.from_pretrained(model_dir, config=config)
+        model, tokenizer = load_model(model_dir, config=config)  # in eval mode: the loop trains it
+        return tokenizer, model
     model_args.attention_type = model_args.attention_type or "vanilla"
     dropout = 0.1 if model_args.dropout is None else model_args.dropout
     # The corpus and the train file this run reads (a malformed one is a DataError naming it).
@@ -286,10 +280,10 @@ def _file_digest(path: str | None) -> str | None:
 
 
 def _signature(
-    job: str, config: KnowGPTConfig, data_args: DataArguments, mixes_qa: bool, freeze: str
+    job: str, config: KnowGPTConfig, corpus_file: str, train_file: str | None, freeze: str
 ) -> dict:
     """What a checkpoint must share with the run that resumes it: the job, the model and what of it
-    trains, the data."""
+    trains, the data it reads (`train_file` None: it reads none)."""
     model = (
         "attention_type",
         "vocab_size",
@@ -299,13 +293,12 @@ def _signature(
         "n_embd",
         "bottleneck_dim",
     )
-    uses_train_file = job == "finetune" or mixes_qa
     return {
         "job": job,
         "model": {k: getattr(config, k) for k in model},
         **({"freeze": freeze} if freeze != "none" else {}),  # an older checkpoint has no key
-        "corpus_sha256": _file_digest(data_args.corpus_file),
-        "train_file_sha256": _file_digest(data_args.train_file) if uses_train_file else None,
+        "corpus_sha256": _file_digest(corpus_file),
+        "train_file_sha256": _file_digest(train_file),
     }
 
 
@@ -406,6 +399,8 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
                            "than fp32 (--mixed_precision no)")  # fmt: skip
     set_seed(args.seed)
     resolve_data_files(data_args)
+    # The train file, if this run reads it (finetuning, or pretraining with the QA pairs mixed in):
+    # it adds to a new model's vocabulary, and it is in the run's signature and run_info.
     reads_qa = job == "finetune" or getattr(data_args, "mix_qa", False)
     train_file = data_args.train_file if reads_qa else None
     tokenizer, model = build_model(job, model_args, data_args.corpus_file, train_file)
@@ -452,8 +447,7 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         total_steps=total_steps,
         budget_seconds=60 * args.max_minutes if args.max_minutes else None,
     )
-    mixes_qa = getattr(data_args, "mix_qa", False)
-    signature = _signature(job, model.config, data_args, mixes_qa, args.freeze)
+    signature = _signature(job, model.config, data_args.corpus_file, train_file, args.freeze)
     saved = (
         read_checkpoint(resume_from, signature, accelerator.num_processes) if resume_from else None
     )
@@ -476,7 +470,7 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         "recipe": args.recipe,
         "attention_type": model_args.attention_type,
         "corpus": data_args.corpus_file,
-        "train_file": data_args.train_file if job == "finetune" or mixes_qa else None,
+        "train_file": train_file,
         "pretrained_from": model_args.pretrained_model,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
