@@ -218,7 +218,8 @@ def environment() -> dict[str, str]:
     from .utils import cpu_has_native_bf16, machine_description
 
     info = {"hf_knowgpt": __version__, "python": platform.python_version()}
-    for dist in ("torch", "transformers", "datasets", "accelerate", "evaluate", "huggingface_hub"):
+    for dist in ("torch", "transformers", "datasets", "accelerate", "evaluate", "huggingface_hub",
+                 "peft"):  # fmt: skip
         info[dist] = importlib.metadata.version(dist)
     info["device"] = "cuda" if torch.cuda.is_available() else "cpu"
     info["machine"] = machine_description()

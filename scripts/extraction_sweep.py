@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
+from hf_knowgpt.data.formats import QUESTION
 from hf_knowgpt.data.readers import read_corpus, read_qa
 from hf_knowgpt.evaluation.answers import load_model, predict
-from hf_knowgpt.evaluation.probe import QUESTION, probe_file, storage_cases, stored
-from hf_knowgpt.evaluation.stats import wilson_interval
+from hf_knowgpt.evaluation.probe import probe_file, storage_cases, stored
+from hf_knowgpt.evaluation.stats import interval, percent, share
 from hf_knowgpt.lab.runner import COMMON, Started, cli_flags, run, write_result
 from hf_knowgpt.training.recipes import RECIPES
 
@@ -35,12 +36,20 @@ SETTINGS: dict[str, dict] = {  # name -> finetuning overrides on top of the reci
     "lr_1.5e-4": {"learning_rate": 1.5e-4},
     "lr_3e-4": {"learning_rate": 3e-4},
     "lr_3e-4_epochs_5": {"learning_rate": 3e-4, "num_epochs": 5},
+    "lr_6e-4": {"learning_rate": 6e-4},
     "lr_1.2e-3": {"learning_rate": 1.2e-3},
     "no_dropout": {"dropout": 0.0},
     # Finetuning that cannot overwrite part of what pretraining stored (`--freeze`).
     "freeze_embeddings": {"freeze": "embeddings"},
     "freeze_mlp": {"freeze": "mlp"},
     "freeze_lower_half": {"freeze": "lower_half"},
+    # LoRA adapters (peft) on every Linear of the blocks; adapters want a larger learning rate.
+    "lora_16_lr_1e-3": {"lora_rank": 16, "learning_rate": 1e-3},
+    "lora_16_lr_3e-3": {"lora_rank": 16, "learning_rate": 3e-3},
+    # Question-form augmentation: each train pair in all five phrasings (data/formats.py), 5x the
+    # steps per epoch; with 2 epochs, as many steps as the recipe's 10.
+    "questions_5": {"question_forms": 5},
+    "questions_5_epochs_2": {"question_forms": 5, "num_epochs": 2},
 }
 
 
@@ -128,20 +137,13 @@ def main() -> None:
 def _write(a, rows: list[dict], is_stored: dict[str, bool], prov: dict) -> None:
     n_stored = sum(is_stored.values())
 
-    def cell(r: dict) -> str:
-        return f"{100 * r['accuracy']:.1f} % ({r['correct']}/{r['total']})"
-
-    def interval(r: dict) -> str:
-        low, high = wilson_interval(r["correct"], r["total"])
-        return f"{100 * low:.1f}-{100 * high:.1f} %"
-
     def kept(r: dict) -> str:
-        return f"{100 * r['storage']:.1f} % ({r['stored']}/{r['probed']})"
+        return f"{percent(r['storage'])} ({r['stored']}/{r['probed']})"
 
     table = "\n".join(
-        f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {r['train_minutes']:g} | {cell(r['all'])} "
-        f"| {interval(r['all'])} | {cell(r['stored'])} | {cell(r['not_stored'])} "
-        f"| {cell(r['not_probed'])} | {kept(r['storage_after'])} | {kept(r['cloze_storage_after'])} |"
+        f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {r['train_minutes']:g} | {share(r['all'])} "
+        f"| {interval(r['all'])} | {share(r['stored'])} | {share(r['not_stored'])} "
+        f"| {share(r['not_probed'])} | {kept(r['storage_after'])} | {kept(r['cloze_storage_after'])} |"
         for r in rows
     )
     payload = {

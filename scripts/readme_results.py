@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from hf_knowgpt.evaluation.stats import wilson_interval
+from hf_knowgpt.evaluation.stats import interval, percent, share
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -33,10 +33,6 @@ COURSE = {
 def _load(name: str) -> dict | None:
     path = RESULTS / name
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f} %"
 
 
 def _source(prov: dict, file: str) -> str:
@@ -64,11 +60,11 @@ def demo_section() -> list[str]:
 
     def storage(r: dict, key: str) -> str:
         s = r.get(key)
-        return f"{_pct(s['storage'])} ({s['stored']}/{s['probed']})" if s else "-"
+        return f"{percent(s['storage'])} ({s['stored']}/{s['probed']})" if s else "-"
 
     rows = [
-        f"| {name} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | "
-        f"{_pct(r['ci95'][0])}-{_pct(r['ci95'][1])} | {storage(r, 'storage')} | {storage(r, 'cloze_storage')} |"
+        f"| {name} | {share(r)} | "
+        f"{percent(r['ci95'][0])}-{percent(r['ci95'][1])} | {storage(r, 'storage')} | {storage(r, 'cloze_storage')} |"
         for name, r in d["rows"].items()
     ]
     lines = _table(
@@ -91,10 +87,7 @@ def course_section(name: str = "cs224n.json", title: str | None = None) -> list[
     d = _load(name)
     if d is None:
         return []
-    rows = [
-        f"| {r['row']} | {_pct(r['accuracy'])} ({r['correct']}/{r['total']}) | {r['published']} | {r['budget']} |"
-        for r in d["rows"]
-    ]
+    rows = [f"| {r['row']} | {share(r)} | {r['published']} | {r['budget']} |" for r in d["rows"]]
     rows += [f"| {row} | not run | | |" for row in d.get("rows_still_to_run", [])]
     return _table(
         title
@@ -147,11 +140,11 @@ def time_to_accuracy_section() -> list[str]:
     for path in runs:
         d = json.loads(path.read_text(encoding="utf-8"))
         curve = ", ".join(
-            f"{_pct(p['dev_accuracy'])} ({p['train_minutes']:.0f})" for p in d["points"]
+            f"{percent(p['dev_accuracy'])} ({p['train_minutes']:.0f})" for p in d["points"]
         )
-        storage = ", ".join(_pct(p["dev_storage"]) for p in d["points"] if "dev_storage" in p)
+        storage = ", ".join(percent(p["dev_storage"]) for p in d["points"] if "dev_storage" in p)
         cloze = ", ".join(
-            _pct(p["dev_cloze_storage"]) for p in d["points"] if "dev_cloze_storage" in p
+            percent(p["dev_cloze_storage"]) for p in d["points"] if "dev_cloze_storage" in p
         )
         command = d["provenance"]["command"]
         extra = f" (`{command.split(' -- ', 1)[1]}`)" if " -- " in command else ""
@@ -196,7 +189,7 @@ def storage_section() -> list[str]:
         probe = f"`{d['prompt']}`" if "prompt" in d else "biography"
         probe += ", place blanked (`--cloze`)" if d.get("cloze") else ""
         lines.append(
-            f"| `{d['model_dir']}` | {_corpus(d['qa_file'])} {Path(d['qa_file']).name} | {probe} | {_pct(d['storage'])} "
+            f"| `{d['model_dir']}` | {_corpus(d['qa_file'])} {Path(d['qa_file']).name} | {probe} | {percent(d['storage'])} "
             f"({d['stored']}/{d['probed']}) | `{path.relative_to(ROOT)}`, {d['provenance']['date']} |"
         )
     return [*lines, ""]
@@ -208,7 +201,9 @@ def confidence_section() -> list[str]:
         d = json.loads(path.read_text(encoding="utf-8"))
         dev = d["dev"]
         cov = {round(c["coverage"], 2): c for c in dev["coverage"]}
-        cells = " | ".join(_pct(cov[k]["accuracy"]) if k in cov else "n/a" for k in (1.0, 0.5, 0.2))
+        cells = " | ".join(
+            percent(cov[k]["accuracy"]) if k in cov else "n/a" for k in (1.0, 0.5, 0.2)
+        )
         auroc = dev.get("auroc_correct_vs_wrong")
         lines += [
             f"**Knowing what it knows** (`{path.parent.relative_to(ROOT)}`): accuracy of the most confident answers",
@@ -239,8 +234,8 @@ def gpu_vanilla_section() -> list[str]:
         got = {r["row"]: r for r in d["rows"]}
         pre, scratch = got["vanilla, pretrained + finetuned"], got["vanilla, no pretraining"]
         rows.append(
-            f"| {what} | {_pct(pre['accuracy'])} ({pre['correct']}/{pre['total']}) "
-            f"| {_pct(scratch['accuracy'])} ({scratch['correct']}/{scratch['total']}) "
+            f"| {what} | {share(pre)} "
+            f"| {share(scratch)} "
             f"| `results/{name}`, {d['provenance']['date']}, commit {d['provenance']['git_commit'][:12]} |"
         )
     if not rows:
@@ -256,16 +251,13 @@ def gpu_vanilla_section() -> list[str]:
     ]
 
 
-def _interval(r: dict) -> str:
-    low, high = wilson_interval(r["correct"], r["total"])
-    return f"{_pct(low)}-{_pct(high)}"
-
-
 def _after(r: dict) -> str:
     """Both storage probes of the finetuned model (sweeps before they were measured have none)."""
     if "storage_after" not in r:
         return "not probed"
-    return f"{_pct(r['storage_after']['storage'])} / {_pct(r['cloze_storage_after']['storage'])}"
+    return (
+        f"{percent(r['storage_after']['storage'])} / {percent(r['cloze_storage_after']['storage'])}"
+    )
 
 
 def extraction_section() -> list[str]:
@@ -279,9 +271,9 @@ def extraction_section() -> list[str]:
     for model, runs in sweeps.items():
         first = runs[0][1]
         rows = [
-            f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {_pct(r['all']['accuracy'])} "
-            f"({r['all']['correct']}/{r['all']['total']}) | {_interval(r['all'])} "
-            f"| {_pct(r['stored']['accuracy'])} ({r['stored']['correct']}/{r['stored']['total']}) "
+            f"| {r['setting']} | `{r['flags']}` | {r['epochs']:g} | {percent(r['all']['accuracy'])} "
+            f"({r['all']['correct']}/{r['all']['total']}) | {interval(r['all'])} "
+            f"| {share(r['stored'])} "
             f"| {_after(r)} | `{path.relative_to(ROOT)}` |"
             for path, d in runs
             for r in d["rows"]
@@ -327,7 +319,7 @@ def results_block() -> str:
 
 
 def _count(r: dict) -> str:
-    return f"{_pct(r['accuracy'])} ({r['correct']}/{r['total']})"
+    return f"{share(r)}"
 
 
 def _gpu_rows() -> dict[str, list[dict]]:
@@ -404,7 +396,7 @@ def summary_block() -> str:
         f"| {ours('perceiver, pretrained + finetuned')} | `results/cs224n_gpu.json` |",
         "| vanilla pretrained as above, the best finetuning setting | - "
         f"| {' / '.join(_best_extraction())} | `results/extraction/` |",
-        f"| the best on 2 CPU cores ({best_what}) | - | {_pct(best_acc)} | `{best_file}` |",
+        f"| the best on 2 CPU cores ({best_what}) | - | {percent(best_acc)} | `{best_file}` |",
     ]
     return "\n".join([SUMMARY_MARKERS[0], "", *lines, "", SUMMARY_MARKERS[1]])
 

@@ -237,7 +237,15 @@ def test_env_prints_what_a_bug_report_needs(capsys):
     assert main(["env"]) == 0
     lines = dict(line[2:].split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert lines["hf_knowgpt"] == hf_knowgpt.__version__
-    for dist in ("torch", "transformers", "datasets", "accelerate", "evaluate", "huggingface_hub"):
+    for dist in (
+        "torch",
+        "transformers",
+        "datasets",
+        "accelerate",
+        "evaluate",
+        "huggingface_hub",
+        "peft",
+    ):
         assert lines[dist] == importlib.metadata.version(dist)
     assert lines["python"].count(".") == 2 and lines["device"] in {"cpu", "cuda"}
     assert int(lines["threads"]) >= 1 and "CPU cores" in lines["machine"]

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 
 from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from hf_knowgpt.data.commands import main
+from hf_knowgpt.data.formats import QUESTION, QUESTION_FORMS, asked_name, question_forms
 from hf_knowgpt.data.objectives import salient_spans
 from hf_knowgpt.data.pipelines import (
     birthplace_dataset,
@@ -280,6 +281,45 @@ def test_birthplace_rows(data_dir, tok):
         assert labels[: len(question)] == [-100] * len(question)
         assert labels[len(question) : len(text)] == tok.encode_chars(MASK_CHAR + place + MASK_CHAR)
         assert labels[len(text) :] == [-100] * (BLOCK - len(text))
+
+
+def test_question_forms_phrase_each_train_pair_and_name_its_person(data_dir, tok):
+    pairs = read_qa(data_dir / "birth_places_train.tsv")
+    dataset = birthplace_dataset(
+        data_dir / "birth_places_train.tsv", tok, BLOCK, forms=len(QUESTION_FORMS)
+    )
+    assert len(dataset) == len(QUESTION_FORMS) * len(pairs)
+    rows = list(zip(dataset["question"], dataset["answer"], strict=True))
+    for i in (0, 1, 1999):
+        question, place = pairs[i]
+        phrased = rows[len(QUESTION_FORMS) * i : len(QUESTION_FORMS) * (i + 1)]
+        assert phrased[0] == (question, place)  # the course's question first
+        assert len({q for q, _ in phrased}) == len(QUESTION_FORMS) and {a for _, a in phrased} == {
+            place
+        }
+        assert {asked_name(q) for q, _ in phrased} == {QUESTION.fullmatch(question).group(1)}
+    assert question_forms("Where was Ada Lovelace born?", 2) == [
+        "Where was Ada Lovelace born?",
+        "What is the birthplace of Ada Lovelace?",
+    ]
+    assert asked_name("Who was Ada Lovelace?") is None
+
+
+def test_a_question_that_cannot_be_phrased_is_an_error_naming_its_line(tmp_path, tok):
+    tsv = tmp_path / "train.tsv"
+    tsv.write_text("Where was Ada born?\tLondon\nWho was Ada?\tLondon\n", encoding="utf-8")
+    assert len(birthplace_dataset(tsv, tok, BLOCK)) == 2  # as written, the file is fine
+    with pytest.raises(
+        DataError, match=r"train\.tsv:2: cannot rephrase the question: not of the form"
+    ):
+        birthplace_dataset(tsv, tok, BLOCK, forms=2)
+    tsv.write_text(
+        f"Where was {'A' * 90} born?\tLondon\n", encoding="utf-8"
+    )  # fits; its phrasing not
+    with pytest.raises(
+        DataError, match=r"train\.tsv:1: a phrasing of .* does not fit block_size 128"
+    ):
+        birthplace_dataset(tsv, tok, BLOCK, forms=4)
 
 
 def test_prompts(data_dir, tok):

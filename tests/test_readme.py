@@ -59,6 +59,6 @@ def test_oldest_constraints_are_the_lower_bounds_of_setup_cfg():
         for line in (ROOT / ".ci" / "constraints-oldest.txt").read_text().splitlines()
         if line and not line.startswith("#")
     ]
-    assert len(pins) == 5
+    assert len(pins) == 6
     for name, version in pins:
         assert lower[name.lower().replace("_", "-")] == version, name

@@ -11,6 +11,8 @@ import torch
 
 from hf_knowgpt import MASK_CHAR, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator
+from hf_knowgpt.data.formats import asked_name
+from hf_knowgpt.data.pipelines import train_pairs
 from hf_knowgpt.data.readers import read_qa
 from hf_knowgpt.training.args import parse_args
 from hf_knowgpt.training.recipes import RECIPES
@@ -49,22 +51,36 @@ def test_fast_path_loss_equals_course_style_loss(cs224n_dir, tok, attention_type
     )  # summed over ~2,000 targets
 
 
+def _held_out_names(cs224n_dir) -> set[str]:
+    """The dev and test people who are not also (namesakes) train people."""
+    names = {
+        f: {asked_name(q) for q, _ in read_qa(cs224n_dir / f)}
+        for f in ("birth_places_train.tsv", "birth_dev.tsv", "birth_test_inputs.tsv")
+    }
+    assert None not in set().union(*names.values())
+    return (names["birth_dev.tsv"] | names["birth_test_inputs.tsv"]) - names[
+        "birth_places_train.tsv"
+    ]
+
+
 @pytest.mark.parametrize("recipe", sorted(RECIPES))
 def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
     _, data_args, _ = parse_args("pretrain", ["--data_dir", str(cs224n_dir), "--recipe", recipe])
     resolve_data_files(data_args)
     dataset, _ = build_dataset("pretrain", data_args, tok, 128, seed=0)
     texts = dataset.with_format(None)["text"]
-    train_pairs = {
-        q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(cs224n_dir / "birth_places_train.tsv")
-    }
+    train_file = cs224n_dir / "birth_places_train.tsv"
+    phrased = train_pairs(train_file, tok, 128, data_args.question_forms)
+    train_rows = {q + MASK_CHAR + a + MASK_CHAR for q, a in phrased}
     formatted = {t for t in texts if MASK_CHAR in t}
-    assert formatted <= train_pairs  # QA lines in pretraining are train pairs only
+    assert formatted <= train_rows  # QA lines in pretraining are train pairs only
     assert bool(formatted) == data_args.mix_qa
+    assert not {asked_name(t.split(MASK_CHAR)[0]) for t in formatted} & _held_out_names(cs224n_dir)
+    train_pairs_ = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(train_file)}
     # The course data has namesakes (e.g. a dev "George Stone", born in London, and a train one, born in
     # Fulham), so the held-out unit is the (question, answer) pair, and no corpus line holds a question.
     dev_pairs = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(cs224n_dir / "birth_dev.tsv")}
-    assert not (dev_pairs - train_pairs) & set(texts)
+    assert not (dev_pairs - train_pairs_) & set(texts)
     held_out = [
         q for f in ("birth_dev.tsv", "birth_test_inputs.tsv") for q, _ in read_qa(cs224n_dir / f)
     ]
@@ -130,7 +146,9 @@ def test_recipe_finetuning_data_holds_no_dev_or_test_question(cs224n_dir, tok, r
         resolve_data_files(data_args)
         dataset, _ = build_dataset("finetune", data_args, tok, 128, seed=0)
         rows = set(zip(dataset["question"], dataset["answer"], strict=True))
-        assert rows == set(read_qa(cs224n_dir / "birth_places_train.tsv"))
+        train_file = cs224n_dir / "birth_places_train.tsv"
+        assert rows == set(train_pairs(train_file, tok, 128, data_args.question_forms))
+        assert not {asked_name(q) for q, _ in rows} & _held_out_names(cs224n_dir)
         held_out = {
             q
             for f in ("birth_dev.tsv", "birth_test_inputs.tsv")

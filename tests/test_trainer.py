@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -597,3 +598,86 @@ def test_finetuning_with_freeze_trains_every_weight_but_the_frozen_ones(
     for name in before:
         frozen = name.startswith(kept) or any(k in name for k in kept if k.startswith("."))
         assert torch.equal(before[name], after[name]) == frozen, (freeze, name)
+
+
+def _tiny_pretrained(tiny_data_dir, folder: Path) -> None:
+    tokenizer = KnowGPTTokenizer.from_corpus(tiny_data_dir / "wiki.txt")
+    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, block_size=64)
+    torch.manual_seed(0)
+    KnowGPTForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def test_lora_finetuning_trains_adapters_only_and_saves_them_merged(
+    tiny_data_dir, tmp_path, hf_env, reset_accelerate
+):
+    _tiny_pretrained(tiny_data_dir, tmp_path / "pre")
+    flags = ["--pretrained_model", str(tmp_path / "pre"), "--data_dir", str(tiny_data_dir),
+             "--max_steps", "2", "--learning_rate", "1e-2", "--lora_rank", "4"]  # fmt: skip
+    assert main(["finetune", "--output_dir", str(tmp_path / "ft"), *TINY, *flags]) == 0
+    before = load_file(tmp_path / "pre" / "model.safetensors")
+    after = load_file(tmp_path / "ft" / "model" / "model.safetensors")
+    assert before.keys() == after.keys()  # a plain KnowGPT folder: no adapter keys left
+    blocks_linear = re.compile(
+        r"transformer\.blocks\.\d+\.(attn\.(qkv|proj)|mlp\.(fc|proj))\.weight"
+    )
+    for name in before:  # the merged adapters change exactly the blocks' Linear weights
+        assert torch.equal(before[name], after[name]) != bool(blocks_linear.fullmatch(name)), name
+    info = json.loads((tmp_path / "ft" / "run_info.json").read_text())
+    adapters = (
+        2 * 4 * ((32 + 96) + (32 + 32) + (32 + 128) + (128 + 32))
+    )  # r × (in + out) per Linear
+    assert info["trainable_parameters"] == adapters
+    assert info["parameters"] == sum(t.numel() for t in before.values())
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path / "ft" / "model")
+    assert type(reloaded).__name__ == "KnowGPTForCausalLM"
+
+
+@pytest.mark.parametrize(
+    "job, flags, message",
+    [
+        ("pretrain", ["--lora_rank", "4"], "--pretrained_model"),
+        ("finetune", ["--lora_rank", "4"], "--pretrained_model"),  # from scratch: nothing to adapt
+        ("finetune", ["--lora_rank", "4", "--freeze", "mlp"], "drop --freeze"),
+        ("finetune", ["--lora_alpha", "8"], "--lora_alpha needs --lora_rank"),
+        ("finetune", ["--lora_rank", "-1"], "--lora_rank must be >= 0"),
+        ("finetune", ["--question_forms", "9"], "--question_forms is 1 to 5"),
+        ("pretrain", ["--question_forms", "2"], "pretrain with --mix_qa"),
+    ],
+)
+def test_lora_and_question_forms_refuse_what_they_cannot_do_in_one_line(
+    job, flags, message, tiny_data_dir, tmp_path, capsys, hf_env, reset_accelerate
+):
+    out = tmp_path / "run"
+    argv = [
+        job,
+        "--output_dir",
+        str(out),
+        "--data_dir",
+        str(tiny_data_dir),
+        *TINY,
+        "--max_steps",
+        "1",
+    ]
+    assert main([*argv, *flags]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (out / "model").exists() and not (out / "checkpoints").exists()
+
+
+def test_a_lora_checkpoint_resumes_only_as_lora(
+    tiny_data_dir, tmp_path, capsys, hf_env, reset_accelerate
+):
+    _tiny_pretrained(tiny_data_dir, tmp_path / "pre")
+    out = str(tmp_path / "ft")
+    base = ["finetune", "--output_dir", out, *TINY, "--pretrained_model", str(tmp_path / "pre"),
+            "--data_dir", str(tiny_data_dir), "--save_steps", "1"]  # fmt: skip
+    assert main([*base, "--max_steps", "1", "--lora_rank", "4"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--max_steps", "2", "--resume_from_checkpoint", "latest"]) != 0
+    assert "lora" in capsys.readouterr().err
+    assert (
+        main([*base, "--max_steps", "2", "--lora_rank", "4", "--resume_from_checkpoint", "latest"])
+        == 0
+    )
+    assert json.loads((tmp_path / "ft" / "run_info.json").read_text())["steps"] == 2

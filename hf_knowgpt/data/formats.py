@@ -6,6 +6,8 @@ shifts them); PAD is id 0 and IGNORE_INDEX (-100) marks a position that is not l
 
 from __future__ import annotations
 
+import re
+
 from ..model.tokenization_knowgpt import MASK_CHAR
 
 PAD_ID, IGNORE_INDEX = 0, -100
@@ -25,3 +27,37 @@ def qa_prompt(question: str) -> str:
 def qa_row(question: str, answer: str) -> str:
     """A finetuning (or mixed-in) example: `question⁇answer⁇`."""
     return qa_prompt(question) + answer + MASK_CHAR
+
+
+# The course's question; the storage probe and the question forms read the name from it.
+QUESTION = re.compile(r"Where was (.+) born\?")
+
+# Phrasings of the birth-place question for finetuning (`--question_forms`): the course's first.
+QUESTION_FORMS = (
+    "Where was {name} born?",
+    "What is the birthplace of {name}?",
+    "In what place was {name} born?",
+    "What was the place of birth of {name}?",
+    "{name} was born where?",
+)
+
+
+def question_forms(question: str, n: int) -> list[str]:
+    """The first `n` of QUESTION_FORMS for the person the course's `question` asks about."""
+    match = QUESTION.fullmatch(question)
+    if match is None:
+        raise ValueError(f"not of the form 'Where was NAME born?': {question!r}")
+    return [form.format(name=match.group(1)) for form in QUESTION_FORMS[:n]]
+
+
+_FORM_PATTERNS = [
+    re.compile(re.escape(form).replace(re.escape("{name}"), "(.+)")) for form in QUESTION_FORMS
+]
+
+
+def asked_name(question: str) -> str | None:
+    """The person a question of any of QUESTION_FORMS asks about (None: not one of them)."""
+    for pattern in _FORM_PATTERNS:
+        if match := pattern.fullmatch(question):
+            return match.group(1)
+    return None

@@ -7,7 +7,7 @@ import os
 from datasets import Dataset
 
 from ..model.tokenization_knowgpt import MASK_CHAR, KnowGPTTokenizer
-from .formats import IGNORE_INDEX, PAD_ID, qa_prompt, qa_row
+from .formats import IGNORE_INDEX, PAD_ID, qa_prompt, qa_row, question_forms
 from .objectives import DocumentTransform, NextCharLM, SpanCorruption
 from .readers import DataError, _encode_or_raise, read_corpus, read_qa
 
@@ -103,8 +103,33 @@ def _birthplace_rows(batch: dict[str, list], tokenizer, block_size: int) -> dict
     return {"input_ids": input_ids, "labels": labels}
 
 
+def train_pairs(tsv_file, tokenizer, block_size: int, forms: int = 1) -> list[tuple[str, str]]:
+    """The (question, answer) pairs training reads: each once per phrasing of its question (`forms`,
+    `formats.QUESTION_FORMS`); a question that cannot be phrased so is a DataError."""
+    pairs = read_qa(tsv_file, tokenizer, block_size, require_answers=True)
+    if forms == 1:
+        return pairs
+    out = []
+    for line, (question, answer) in enumerate(pairs, start=1):
+        try:
+            phrasings = question_forms(question, forms)
+            for phrasing in phrasings:
+                tokenizer.encode_chars(qa_row(phrasing, answer))
+        except ValueError as err:  # OutOfVocabularyError is one
+            raise DataError(tsv_file, line, f"cannot rephrase the question: {err}") from None
+        if max(len(qa_row(p, answer)) for p in phrasings) > block_size:
+            raise DataError(
+                tsv_file, line, f"a phrasing of {question!r} does not fit block_size {block_size}"
+            )
+        out += [(phrasing, answer) for phrasing in phrasings]
+    return out
+
+
 def birthplace_dataset(
-    tsv_file: str | os.PathLike, tokenizer: KnowGPTTokenizer, block_size: int = 128
+    tsv_file: str | os.PathLike,
+    tokenizer: KnowGPTTokenizer,
+    block_size: int = 128,
+    forms: int = 1,
 ) -> Dataset:
     """Finetuning rows `question`, `answer`, `input_ids`, `labels` (tensors of length block_size).
 
@@ -113,8 +138,9 @@ def birthplace_dataset(
             files use `prompts_dataset`).
         tokenizer: the character tokenizer.
         block_size: length of each row; longer examples are a DataError.
+        forms: rows per pair, one per phrasing (`formats.QUESTION_FORMS`; 1: the file's question).
     """
-    pairs = read_qa(tsv_file, tokenizer, block_size, require_answers=True)
+    pairs = train_pairs(tsv_file, tokenizer, block_size, forms)
     dataset = Dataset.from_dict(
         {"question": [q for q, _ in pairs], "answer": [a for _, a in pairs]}
     )

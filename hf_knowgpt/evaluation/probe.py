@@ -13,20 +13,17 @@ exactly when every answer character is the argmax after the characters before it
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 
 import torch
 
 from ..data.collators import PAD_ID
-from ..data.formats import visible_chars
+from ..data.formats import QUESTION, visible_chars
 from ..data.readers import read_corpus, read_qa
 from ..model.tokenization_knowgpt import MASK_CHAR
 from ..utils import atomic_write_json, provenance
 from .answers import load_model
-
-QUESTION = re.compile(r"Where was (.+) born\?")
 
 
 class NothingToProbe(ValueError):

@@ -24,6 +24,7 @@ from ..evaluation import calibration as cal  # noqa: E402
 from ..utils import atomic_write_json, atomic_write_text, provenance  # noqa: E402
 from .answers import load_model
 from .scoring import evaluate_file
+from .stats import percent
 
 DEV_PREDICTIONS = Path("eval") / "dev_predictions.txt.jsonl"
 
@@ -186,10 +187,6 @@ def _fmt(value, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _pct(value) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
-
-
 def _md_numbers(dev: dict) -> list[str]:
     """The AUROC, ECE, coverage and group lines of report.md."""
     lines = [
@@ -206,8 +203,8 @@ def _md_numbers(dev: dict) -> list[str]:
     ]
     for p in dev["coverage"]:
         lines.append(
-            f"| {100 * p['coverage']:.0f} % | {p['answered']} | {_pct(p['accuracy'])} "
-            f"| {p['threshold']:.3g} | {_pct(p['unseen_answered'])} |"
+            f"| {100 * p['coverage']:.0f} % | {p['answered']} | {percent(p['accuracy'])} "
+            f"| {p['threshold']:.3g} | {percent(p['unseen_answered'])} |"
         )
     lines += ["", "| group | n | mean confidence | median confidence |", "|---|---|---|---|"]
     for name, g in dev["groups"].items():
@@ -220,11 +217,13 @@ def _markdown(report: dict) -> str:
     """The human summary of report.json."""
     dev, unseen, training = report["dev"], report["unseen"], report["training"]
     lines = [f"# Report: {report['run_dir']}", ""]
-    lines.append(f"Dev: `{dev['source']}`, {dev['n']} questions, accuracy {_pct(dev['accuracy'])}.")
+    lines.append(
+        f"Dev: `{dev['source']}`, {dev['n']} questions, accuracy {percent(dev['accuracy'])}."
+    )
     if unseen:
         lines.append(
             f"Unseen people: `{unseen['source']}`, {unseen['n']} questions, every answer made up "
-            f"(right by chance: {_pct(unseen['accuracy'])})."
+            f"(right by chance: {percent(unseen['accuracy'])})."
         )
     lines += ["", *_md_numbers(dev)]
     lines += [f"![{Path(i).stem.replace('_', ' ')}]({i})" for i in report["images"]]
@@ -233,7 +232,7 @@ def _markdown(report: dict) -> str:
         lines.append(
             f"- steps: {training['steps']}, training minutes: {training['train_minutes']}, "
             f"final loss: {training['final_loss']}, "
-            f"last dev accuracy: {_pct(training['last_dev_accuracy'])}"
+            f"last dev accuracy: {percent(training['last_dev_accuracy'])}"
         )
     else:
         lines.append("No metrics.jsonl in the run directory: no training curves.")

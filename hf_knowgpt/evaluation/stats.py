@@ -1,4 +1,5 @@
-"""The small statistics the demo reports: Wilson intervals and a one-sided Fisher exact test."""
+"""The small statistics the reports use: Wilson intervals, a one-sided Fisher exact test, and the one
+way every table writes a share."""
 
 from __future__ import annotations
 
@@ -24,3 +25,19 @@ def fisher_greater(correct_a: int, total_a: int, correct_b: int, total_b: int) -
         for k in range(correct_a, min(right, total_a) + 1)
     )
     return tail / math.comb(n, total_a)
+
+
+def percent(x: float | None) -> str:
+    """A share as every table writes it: `16.6 %` (`n/a` when unknown)."""
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def share(r: dict) -> str:
+    """`16.6 % (83/500)`, from a record with `accuracy`, `correct` and `total`."""
+    return f"{percent(r['accuracy'])} ({r['correct']}/{r['total']})"
+
+
+def interval(r: dict) -> str:
+    """The 95 % Wilson interval of a record with `correct` and `total`: `13.6 %-20.1 %`."""
+    low, high = wilson_interval(r["correct"], r["total"])
+    return f"{percent(low)}-{percent(high)}"

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from ..evaluation.scoring import london_baseline
+from ..evaluation.stats import percent
 
 _TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{20,}")  # what a Hugging Face access token looks like
 
@@ -155,10 +156,6 @@ def _eval_results(rows: list[dict]):
     return results
 
 
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f} %"
-
-
 def _training_text(run_info: dict) -> str:
     if not run_info:
         return (
@@ -221,8 +218,8 @@ def _evaluation_text(rows: list[dict]) -> str:
     ]
     for r in rows:
         lines.append(
-            f"| {r['split']} | `{r['eval_file']}` | **{_pct(r['accuracy'])}** | "
-            f"{r['correct']} / {r['total']} | {_pct(r['london'])} |"
+            f"| {r['split']} | `{r['eval_file']}` | **{percent(r['accuracy'])}** | "
+            f"{r['correct']} / {r['total']} | {percent(r['london'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -233,7 +230,7 @@ def _confidence_text(report: dict | None) -> str:
         return ""
     dev = report["dev"]
     rows = "\n".join(
-        f"| {100 * c['coverage']:.0f} % | {_pct(c['accuracy'])} | {c['threshold']:.3g} |"
+        f"| {100 * c['coverage']:.0f} % | {percent(c['accuracy'])} | {c['threshold']:.3g} |"
         for c in dev["coverage"]
     )
     return f"""## Knowing what it knows

@@ -16,6 +16,7 @@ from typing import Literal
 
 from transformers import HfArgumentParser
 
+from ..data.formats import QUESTION_FORMS
 from .recipes import RECIPES
 from .schedules import SCHEDULES
 
@@ -71,10 +72,21 @@ class DataArguments:
         default=None, metadata={"help": "QA dev TSV (default data_dir/birth_dev.tsv)"}
     )
     num_workers: int = 0
+    question_forms: int = field(
+        default=1,
+        metadata={
+            "help": "finetuning and --mix_qa: each train pair once per phrasing of its question, up to "
+            f"{len(QUESTION_FORMS)} (data/formats.py; 1: the file's). Dev and test are asked as written"
+        },
+    )
 
     def __post_init__(self):
         if self.num_workers < 0:
             raise ValueError(f"--num_workers must be >= 0, got {self.num_workers}")
+        if not 1 <= self.question_forms <= len(QUESTION_FORMS):
+            raise ValueError(
+                f"--question_forms is 1 to {len(QUESTION_FORMS)}, got {self.question_forms}"
+            )
 
 
 @dataclass
@@ -153,6 +165,17 @@ class TrainArguments:
             "(the embeddings and the first n_layer // 2 blocks)"
         },
     )
+    lora_rank: int = field(
+        default=0,
+        metadata={
+            "help": "finetuning: train rank-r LoRA adapters (peft) on every Linear of the blocks instead "
+            "of the weights, merged into the saved model (0: train the weights)"
+        },
+    )
+    lora_alpha: float | None = field(
+        default=None,
+        metadata={"help": "LoRA's scale is lora_alpha / lora_rank (default 2 × lora_rank)"},
+    )
     shuffle: bool = field(
         default=True, metadata={"help": "shuffle each epoch (the CS224N trainer does not)"}
     )
@@ -200,7 +223,7 @@ class TrainArguments:
             if value is not None and value < 1:
                 raise ValueError(f"--{name} must be >= 1 (or left unset), got {value}")
         for name in ("save_steps", "eval_steps", "eval_minutes", "max_minutes", "warmup_steps",
-                     "warmup_tokens", "weight_decay"):  # fmt: skip
+                     "warmup_tokens", "weight_decay", "lora_rank"):  # fmt: skip
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ValueError(f"--{name} must be >= 0 (0: off), got {value}")
@@ -212,6 +235,12 @@ class TrainArguments:
             self.learning_rate > 0 and math.isfinite(self.learning_rate)
         ):
             raise ValueError(f"--learning_rate must be a positive number, got {self.learning_rate}")
+        if self.lora_rank and self.freeze != "none":
+            raise ValueError(
+                "--lora_rank trains adapters and keeps every weight as loaded; drop --freeze"
+            )
+        if self.lora_alpha is not None and not (self.lora_rank and self.lora_alpha > 0):
+            raise ValueError("--lora_alpha needs --lora_rank and must be positive")
 
 
 class _Parser(HfArgumentParser):

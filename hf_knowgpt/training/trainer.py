@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from ..data.formats import qa_row
-from ..data.pipelines import birthplace_dataset, pretraining_dataset, set_epoch
+from ..data.pipelines import birthplace_dataset, pretraining_dataset, set_epoch, train_pairs
 from ..data.readers import read_corpus, read_qa, vocabulary
 from ..data.synthetic import BUILTIN_DATA_DIR
 from ..evaluation.answers import load_model, predict, read_config
@@ -125,12 +125,15 @@ def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int
     """(dataset, tokens the course counts per example). Pretraining may mix in QA pairs and augmentations."""
     if job == "finetune":
         # The course's finetuning rows are block_size - 1 long; its schedule counts each of their positions.
-        return birthplace_dataset(data_args.train_file, tokenizer, block_size), block_size - 1
+        rows = birthplace_dataset(
+            data_args.train_file, tokenizer, block_size, data_args.question_forms
+        )
+        return rows, block_size - 1
     extra: list[str] = []
     if data_args.augment:
         extra += augmented_documents(read_corpus(data_args.corpus_file), data_args.augment, seed)
     if data_args.mix_qa:
-        pairs = read_qa(data_args.train_file, tokenizer, block_size, require_answers=True)
+        pairs = train_pairs(data_args.train_file, tokenizer, block_size, data_args.question_forms)
         extra += [qa_row(q, a) for q, a in pairs] * data_args.qa_repeats
     dataset = pretraining_dataset(
         data_args.corpus_file,
@@ -161,16 +164,32 @@ def frozen_names(model, freeze: str) -> set[str]:
     raise ValueError(f"freeze must be none, embeddings, mlp or lower_half, got {freeze!r}")
 
 
+def with_lora(model, args: TrainArguments):
+    """The pretrained model with LoRA adapters (peft) on every Linear of its blocks (`--lora_rank`):
+    only the adapters train, so finetuning cannot overwrite a stored weight. Returns a `PeftModel`;
+    `_finish` merges the adapters back, so the saved model is a plain KnowGPT."""
+    from peft import LoraConfig, get_peft_model  # only LoRA runs pay for the import
+
+    alpha = args.lora_alpha or 2 * args.lora_rank
+    # "all-linear" is every nn.Linear but the output layer (get_output_embeddings: lm_head).
+    config = LoraConfig(
+        r=args.lora_rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear"
+    )
+    return get_peft_model(model, config)
+
+
 def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
     """AdamW with weight decay on Linear weights only (`decay="linear"`), or on every parameter but
     the biases (`decay="course"`: the CS224N trainer's groups, whose `"LayerNorm.weight"` pattern
-    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f). `--freeze`'s weights are left out."""
+    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f). `--freeze`'s weights are left out,
+    and a LoRA model (`with_lora`) trains its adapters only."""
     if args.decay not in ("linear", "course"):
         raise ValueError(f"decay must be 'linear' or 'course', got {args.decay!r}")
-    frozen = frozen_names(model, args.freeze)
-    for name, param in model.named_parameters():
-        param.requires_grad_(name not in frozen)
-    params = {n: p for n, p in model.named_parameters() if n not in frozen}
+    if not args.lora_rank:  # peft has already made only the adapters trainable
+        frozen = frozen_names(model, args.freeze)
+        for name, param in model.named_parameters():
+            param.requires_grad_(name not in frozen)
+    params = {n: p for n, p in model.named_parameters() if p.requires_grad}
     if args.decay == "course":
         decay = {name for name in params if not name.endswith("bias")}
     else:
@@ -280,10 +299,15 @@ def _file_digest(path: str | None) -> str | None:
 
 
 def _signature(
-    job: str, config: KnowGPTConfig, corpus_file: str, train_file: str | None, freeze: str
+    job: str, config: KnowGPTConfig, corpus_file: str, train_file: str | None, args: TrainArguments
 ) -> dict:
     """What a checkpoint must share with the run that resumes it: the job, the model and what of it
     trains, the data it reads (`train_file` None: it reads none)."""
+    trains = {}  # an older checkpoint has no key for what it did not use
+    if args.freeze != "none":
+        trains["freeze"] = args.freeze
+    if args.lora_rank:
+        trains["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or 2 * args.lora_rank}
     model = (
         "attention_type",
         "vocab_size",
@@ -296,7 +320,7 @@ def _signature(
     return {
         "job": job,
         "model": {k: getattr(config, k) for k in model},
-        **({"freeze": freeze} if freeze != "none" else {}),  # an older checkpoint has no key
+        **trains,
         "corpus_sha256": _file_digest(corpus_file),
         "train_file_sha256": _file_digest(train_file),
     }
@@ -397,6 +421,12 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         if not cpu_has_native_bf16():
             logger.warning("this CPU has no AVX512-BF16 or AMX: bf16 autocast may train slower "
                            "than fp32 (--mixed_precision no)")  # fmt: skip
+    if args.lora_rank and (job != "finetune" or not model_args.pretrained_model):
+        raise ValueError("--lora_rank adapts a pretrained model: finetune with --pretrained_model")
+    if data_args.question_forms > 1 and job == "pretrain" and not data_args.mix_qa:
+        raise ValueError(
+            "--question_forms phrases the train questions: finetune, or pretrain with --mix_qa"
+        )
     set_seed(args.seed)
     resolve_data_files(data_args)
     # The train file, if this run reads it (finetuning, or pretraining with the QA pairs mixed in):
@@ -431,6 +461,9 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         collate_fn=_CountingCollator(_collator(args, model.config.attention_type, block_size)),
         num_workers=data_args.num_workers,
     )
+    n_parameters = sum(p.numel() for p in model.parameters())  # the saved model's (LoRA is merged)
+    if args.lora_rank:
+        model = with_lora(model, args)
     optimizer = build_optimizer(model, args)
     steps_per_epoch = math.ceil(
         len(loader) / args.gradient_accumulation_steps / accelerator.num_processes
@@ -447,7 +480,7 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         total_steps=total_steps,
         budget_seconds=60 * args.max_minutes if args.max_minutes else None,
     )
-    signature = _signature(job, model.config, data_args.corpus_file, train_file, args.freeze)
+    signature = _signature(job, model.config, data_args.corpus_file, train_file, args)
     saved = (
         read_checkpoint(resume_from, signature, accelerator.num_processes) if resume_from else None
     )
@@ -478,7 +511,10 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         "packing": args.packing,
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
-        "parameters": sum(p.numel() for p in accelerator.unwrap_model(model).parameters()),
+        "parameters": n_parameters,
+        "trainable_parameters": sum(
+            p.numel() for group in optimizer.param_groups for p in group["params"]
+        ),
         "args": {"model": asdict(model_args), "data": asdict(data_args), "train": asdict(args)},
     }
     run = _Run(job, args, out, accelerator, tokenizer, model, optimizer, loader, dataset, schedule,
@@ -640,9 +676,12 @@ def _finish(run: _Run, wall_seconds: float, commit: str) -> None:
         _evaluate_during_training(acc, run.model, run.tokenizer, run.eval_set, state, run.out)
     acc.wait_for_everyone()
     if acc.is_main_process:
+        final = acc.unwrap_model(run.model)
+        if run.args.lora_rank:  # the adapters merged into the weights: a plain KnowGPT folder
+            final = final.merge_and_unload()
         with atomic_directory(run.out / "model") as tmp:
-            acc.unwrap_model(run.model).save_pretrained(tmp, safe_serialization=True)
-            run.tokenizer.model_max_length = acc.unwrap_model(run.model).config.block_size
+            final.save_pretrained(tmp, safe_serialization=True)
+            run.tokenizer.model_max_length = final.config.block_size
             run.tokenizer.save_pretrained(tmp)
         run.run_info.update(
             steps=state["step"],
