@@ -3,6 +3,9 @@
     python scripts/release.py --name knowgpt-vanilla-cpu2h --pretrain_run runs/cpu2h_pre \\
         --finetune_run runs/cpu2h_ft --data_dir ../shared/data/cs224n --hardware "2 CPU cores, AMD EPYC"
 
+`--pretrain_run models/NAME-pretrained` releases a new finetuning of the released pretrained model and
+leaves that folder as it is.
+
 Each run is exported (`knowgpt export`: weights, config with the full auto_map, code, tokenizer, card);
 the finetuned folder is then evaluated on dev with `knowgpt evaluate`'s code, and that number, London
 beside it, the commands, commits, hardware and training minutes are added to both cards and to
@@ -62,19 +65,27 @@ def main() -> None:
     p.add_argument("--data_dir", type=Path, required=True, help="holds birth_dev.tsv")
     p.add_argument("--hardware", required=True, help='e.g. "2 CPU cores, AMD EPYC"')
     p.add_argument("--note", default="", help="a line added to both cards")
+    p.add_argument("--models_dir", type=Path, default=ROOT / "models")
+    p.add_argument("--results_dir", type=Path, default=ROOT / "results" / "releases")
     a = p.parse_args()
     started = Started()
-    models = ROOT / "models"
+    models = a.models_dir
     facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
     minutes = round(sum(f["train_minutes"] for f in facts.values()), 2)
     pre, fine = models / f"{a.name}-pretrained", models / f"{a.name}-finetuned"
-    export(a.pretrain_run, pre, overwrite=True)
+    # --pretrain_run models/NAME-pretrained: a new finetuning of the released pretrained model, which
+    # stays exactly as released (folder and card).
+    keep_pretrained = a.pretrain_run.resolve() == pre.resolve()
+    if not keep_pretrained:
+        export(a.pretrain_run, pre, overwrite=True)
     export(a.finetune_run, fine, overwrite=True)
     dev_file = a.data_dir / "birth_dev.tsv"
     dev = evaluate_file(fine, dev_file, None)
     dev["london"] = london_baseline(dev_file)["accuracy"]
-    for folder, stage_facts, stage_dev in ((pre, {"pretraining": facts["pretraining"]}, None),
-                                           (fine, facts, dev)):  # fmt: skip
+    cards = [(fine, facts, dev)]
+    if not keep_pretrained:
+        cards.append((pre, {"pretraining": facts["pretraining"]}, None))
+    for folder, stage_facts, stage_dev in cards:
         card = folder / "README.md"
         card.write_text(
             card.read_text(encoding="utf-8")
@@ -96,7 +107,7 @@ def main() -> None:
     atomic_write_json(models / "index.json", entries)
     record = {"name": a.name, "folders": [pre.name, fine.name], "runs": facts, "hardware": a.hardware,
               "training_minutes": minutes, "dev": {k: dev[k] for k in ("accuracy", "correct", "total", "london")}}  # fmt: skip
-    write_result(ROOT / "results" / "releases" / a.name, record, None, started.provenance())
+    write_result(a.results_dir / a.name, record, None, started.provenance())
     print(f"{fine.name}: dev {100 * dev['accuracy']:.1f} % ({dev['correct']}/{dev['total']}), "
           f"London {100 * dev['london']:.1f} %, {minutes} training minutes")  # fmt: skip
 

@@ -229,3 +229,56 @@ def test_time_to_accuracy_trains_its_own_curve(tmp_path, hf_env, tiny_data_dir):
     assert (
         pre["steps"] == 2 and pre["args"]["model"]["n_embd"] == 16
     )  # the flags after -- reached it
+
+
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_release_indexes_both_stages_and_can_keep_the_released_pretrained_model(
+    tmp_path, hf_env, tiny_data_dir, reset_accelerate
+):
+    from hf_knowgpt.cli import main
+
+    tiny = ["--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "64",
+            "--batch_size", "8", "--report_to", "none", "--max_steps", "2", "--data_dir", str(tiny_data_dir)]  # fmt: skip
+    assert main(["pretrain", "--output_dir", str(tmp_path / "pre"), *tiny]) == 0
+    for ft, lr in (("ft", "6e-4"), ("ft2", "1e-3")):
+        flags = ["--pretrained_model", str(tmp_path / "pre"), "--learning_rate", lr]
+        assert main(["finetune", "--output_dir", str(tmp_path / ft), *tiny, *flags]) == 0
+    models, results = tmp_path / "models", tmp_path / "results"
+
+    def release(pretrain_run: Path, finetune_run: Path) -> None:
+        cmd = [sys.executable, str(SCRIPTS / "release.py"), "--name", "tiny", "--pretrain_run",
+               str(pretrain_run), "--finetune_run", str(finetune_run), "--data_dir", str(tiny_data_dir),
+               "--hardware", "2 CPU cores, test", "--models_dir", str(models), "--results_dir", str(results)]  # fmt: skip
+        proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+    release(tmp_path / "pre", tmp_path / "ft")
+    index = json.loads((models / "index.json").read_text())
+    assert [(e["name"], e["stage"]) for e in index] == [
+        ("tiny-pretrained", "pretrained"),
+        ("tiny-finetuned", "finetuned"),
+    ]
+    card = (models / "tiny-finetuned" / "README.md").read_text()
+    assert (
+        "Dev accuracy, measured on this folder as shipped" in card and "2 CPU cores, test" in card
+    )
+    record = json.loads((results / "tiny.json").read_text())
+    assert record["dev"]["accuracy"] == index[1]["dev_accuracy"] and record["dev"]["total"] == 40
+    pretrained = _folder_bytes(models / "tiny-pretrained")
+    first = _folder_bytes(models / "tiny-finetuned")
+
+    release(models / "tiny-pretrained", tmp_path / "ft2")  # a new finetuning of the released model
+    assert _folder_bytes(models / "tiny-pretrained") == pretrained  # as released, card included
+    second = _folder_bytes(models / "tiny-finetuned")
+    assert second["model.safetensors"] != first["model.safetensors"]
+    assert second["README.md"].count(b"## This release") == 1
+    again = json.loads((models / "index.json").read_text())
+    assert [e["name"] for e in again] == ["tiny-pretrained", "tiny-finetuned"]
+    assert again[0] == index[0]
+    assert (
+        json.loads((models / "tiny-finetuned" / "run_info.json").read_text())["learning_rate"]
+        == 1e-3
+    )
