@@ -46,6 +46,7 @@ SETTINGS: dict[str, dict] = {  # name -> finetuning overrides on top of the reci
     "freeze_embeddings": {"freeze": "embeddings"},
     "freeze_mlp": {"freeze": "mlp"},
     "freeze_lower_half": {"freeze": "lower_half"},
+    "freeze_mlp_lr_1.5e-4": {"freeze": "mlp", "learning_rate": 1.5e-4},
     # LoRA adapters (peft) on every Linear of the blocks; adapters want a larger learning rate.
     "lora_16_lr_1e-3": {"lora_rank": 16, "learning_rate": 1e-3},
     "lora_16_lr_3e-3": {"lora_rank": 16, "learning_rate": 3e-3},
