@@ -282,3 +282,17 @@ def test_release_indexes_both_stages_and_can_keep_the_released_pretrained_model(
         json.loads((models / "tiny-finetuned" / "run_info.json").read_text())["learning_rate"]
         == 1e-3
     )
+
+
+def test_demo_ablation_passes_its_flags_to_the_pretraining(tmp_path, hf_env):
+    out, work = tmp_path / "abl", tmp_path / "work"
+    cmd = [sys.executable, str(SCRIPTS / "demo_ablation.py"), "--output", str(out), "--work_dir", str(work),
+           "--n_people", "50", "--variants", "2", "--", "--mix_qa", "--max_steps", "2"]  # fmt: skip
+    proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert result["pretrain_flags"] == ["--mix_qa", "--max_steps", "2"]
+    assert result["dev"]["total"] == 10 and 0 <= result["storage"] <= 1
+    info = json.loads((work / "pretrain" / "run_info.json").read_text())
+    assert info["args"]["data"]["mix_qa"] is True and info["steps"] == 2
+    assert "Commit:" in out.with_suffix(".md").read_text()
