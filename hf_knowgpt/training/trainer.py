@@ -469,13 +469,16 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         len(loader) / args.gradient_accumulation_steps / accelerator.num_processes
     )
     total_steps = args.max_steps or math.ceil(args.num_epochs * steps_per_epoch)
-    corpus_lines = len(read_corpus(data_args.corpus_file))
+    # The course's final_tokens (200 × corpus lines × block_size); only its own schedule reads it.
+    final_tokens = 0
+    if args.lr_schedule == "cs224n":
+        final_tokens = 200 * len(read_corpus(data_args.corpus_file)) * block_size
     schedule = LRSchedule(
         optimizer,
         args.lr_schedule,
         args.learning_rate,
         warmup_tokens=args.warmup_tokens,
-        final_tokens=200 * corpus_lines * block_size,  # the course's final_tokens
+        final_tokens=final_tokens,
         warmup_steps=args.warmup_steps,
         total_steps=total_steps,
         budget_seconds=60 * args.max_minutes if args.max_minutes else None,
