@@ -32,7 +32,7 @@ def qa_row(question: str, answer: str) -> str:
 # The course's question; the storage probe and the question forms read the name from it.
 QUESTION = re.compile(r"Where was (.+) born\?")
 
-# Phrasings of the birth-place question for finetuning (`--question_forms`): the course's first.
+# Phrasings of the birth-place question for training (`--question_forms`): the course's first.
 QUESTION_FORMS = (
     "Where was {name} born?",
     "What is the birthplace of {name}?",

@@ -241,6 +241,8 @@ class TrainArguments:
             )
         if self.lora_alpha is not None and not (self.lora_rank and self.lora_alpha > 0):
             raise ValueError("--lora_alpha needs --lora_rank and must be positive")
+        if self.lora_rank and self.lora_alpha is None:
+            self.lora_alpha = 2 * self.lora_rank  # LoRA's scale lora_alpha / lora_rank: 2
 
 
 class _Parser(HfArgumentParser):

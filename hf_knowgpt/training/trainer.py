@@ -170,10 +170,9 @@ def with_lora(model, args: TrainArguments):
     `_finish` merges the adapters back, so the saved model is a plain KnowGPT."""
     from peft import LoraConfig, get_peft_model  # only LoRA runs pay for the import
 
-    alpha = args.lora_alpha or 2 * args.lora_rank
     # "all-linear" is every nn.Linear but the output layer (get_output_embeddings: lm_head).
     config = LoraConfig(
-        r=args.lora_rank, lora_alpha=alpha, lora_dropout=0.0, target_modules="all-linear"
+        r=args.lora_rank, lora_alpha=args.lora_alpha, lora_dropout=0.0, target_modules="all-linear"
     )
     return get_peft_model(model, config)
 
@@ -307,7 +306,7 @@ def _signature(
     if args.freeze != "none":
         trains["freeze"] = args.freeze
     if args.lora_rank:
-        trains["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha or 2 * args.lora_rank}
+        trains["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha}
     model = (
         "attention_type",
         "vocab_size",
