@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hf_knowgpt.data.synthetic import generate
-from hf_knowgpt.evaluation.probe import NothingToProbe, probe_file
 from hf_knowgpt.evaluation.stats import interval, percent, share
-from hf_knowgpt.lab.demo import MODEL
+from hf_knowgpt.lab.demo import GENERATION, MODEL, dev_storage, make_corpus
 from hf_knowgpt.lab.runner import COMMON, Started, evaluate_run, parse_flags, run, write_result
 
 
@@ -24,8 +22,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output", required=True, help="path without extension")
     p.add_argument("--work_dir", required=True, help="corpus and runs")
-    p.add_argument("--n_people", type=int, default=200)
-    p.add_argument("--variants", type=int, default=4)
+    p.add_argument("--n_people", type=int, default=GENERATION["n_people"])
+    p.add_argument("--variants", type=int, default=GENERATION["variants"])
     p.add_argument("--pretrain_minutes", type=float, default=8.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("pretrain_flags", nargs=argparse.REMAINDER)
@@ -33,8 +31,9 @@ def main() -> None:
     flags = a.pretrain_flags[1:] if a.pretrain_flags[:1] == ["--"] else a.pretrain_flags
     started, work = Started(), Path(a.work_dir)
     data = work / "data"
-    generate(data, n_people=a.n_people, n_train=int(0.7 * a.n_people), n_dev=int(0.2 * a.n_people),
-             n_unseen=a.n_people // 10, seed=a.seed, variants=a.variants, full_names=True)  # fmt: skip
+    make_corpus(
+        data, a.n_people, a.variants, GENERATION["train_share"], GENERATION["full_names"], a.seed
+    )
     common = {"data_dir": data, "seed": a.seed, **COMMON, **MODEL}
     pre = run("pretrain", "demo", **common, output_dir=work / "pretrain",
               max_minutes=a.pretrain_minutes, **parse_flags("pretrain", flags))  # fmt: skip
@@ -46,11 +45,8 @@ def main() -> None:
     result = {"n_people": a.n_people, "variants": a.variants, "pretrain_flags": flags,
               "pretrain_minutes": pre.run_info["train_minutes"], "pretrain_epochs": pre.run_info["epochs"],
               "dev": {k: scored[k] for k in ("accuracy", "correct", "total")}}  # fmt: skip
-    for key, cloze in (("storage", False), ("cloze_storage", True)):
-        try:
-            result[key] = probe_file(pre.model_dir, data / "wiki.txt", dev, cloze=cloze)["storage"]
-        except NothingToProbe:
-            result[key] = None
+    for key, probe in dev_storage(pre.model_dir, data).items():
+        result[key] = None if probe is None else probe["storage"]
     markdown = (
         f"# Demo ablation: `{' '.join(flags) or '(the demo recipe)'}`\n\n"
         f"{a.n_people} synthetic people x {a.variants} biographies, {result['pretrain_minutes']} min of "

@@ -76,11 +76,11 @@ def test_recipe_data_holds_no_dev_or_test_question(cs224n_dir, tok, recipe):
     assert formatted <= train_rows  # QA lines in pretraining are train pairs only
     assert bool(formatted) == data_args.mix_qa
     assert not {asked_name(t.split(MASK_CHAR)[0]) for t in formatted} & _held_out_names(cs224n_dir)
-    train_pairs_ = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(train_file)}
+    as_written = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(train_file)}
     # The course data has namesakes (e.g. a dev "George Stone", born in London, and a train one, born in
     # Fulham), so the held-out unit is the (question, answer) pair, and no corpus line holds a question.
     dev_pairs = {q + MASK_CHAR + a + MASK_CHAR for q, a in read_qa(cs224n_dir / "birth_dev.tsv")}
-    assert not (dev_pairs - train_pairs_) & set(texts)
+    assert not (dev_pairs - as_written) & set(texts)
     held_out = [
         q for f in ("birth_dev.tsv", "birth_test_inputs.tsv") for q, _ in read_qa(cs224n_dir / f)
     ]

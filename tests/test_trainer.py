@@ -572,6 +572,14 @@ def test_finetuning_keeps_the_pretrained_dropout_unless_asked(tiny_data_dir, tmp
     assert dropouts("--recipe", "demo") == (0.0, 0.0, 0.0)  # a recipe's value counts as asked
 
 
+def _tiny_pretrained(tiny_data_dir, folder: Path) -> None:
+    tokenizer = KnowGPTTokenizer.from_corpus(tiny_data_dir / "wiki.txt")
+    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, block_size=64)
+    torch.manual_seed(0)
+    KnowGPTForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 @pytest.mark.parametrize(
     "freeze, kept",
     [
@@ -583,12 +591,7 @@ def test_finetuning_keeps_the_pretrained_dropout_unless_asked(tiny_data_dir, tmp
 def test_finetuning_with_freeze_trains_every_weight_but_the_frozen_ones(
     freeze, kept, tiny_data_dir, tmp_path, hf_env, reset_accelerate
 ):
-    corpus = tiny_data_dir / "wiki.txt"
-    tokenizer = KnowGPTTokenizer.from_corpus(corpus)
-    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, block_size=64)
-    torch.manual_seed(0)
-    KnowGPTForCausalLM(config).save_pretrained(tmp_path / "pre")
-    tokenizer.save_pretrained(tmp_path / "pre")
+    _tiny_pretrained(tiny_data_dir, tmp_path / "pre")
     flags = ["--pretrained_model", str(tmp_path / "pre"), "--data_dir", str(tiny_data_dir),
              "--max_steps", "2", "--freeze", freeze]  # fmt: skip
     assert main(["finetune", "--output_dir", str(tmp_path / "ft"), *TINY, *flags]) == 0
@@ -598,14 +601,6 @@ def test_finetuning_with_freeze_trains_every_weight_but_the_frozen_ones(
     for name in before:
         frozen = name.startswith(kept) or any(k in name for k in kept if k.startswith("."))
         assert torch.equal(before[name], after[name]) == frozen, (freeze, name)
-
-
-def _tiny_pretrained(tiny_data_dir, folder: Path) -> None:
-    tokenizer = KnowGPTTokenizer.from_corpus(tiny_data_dir / "wiki.txt")
-    config = KnowGPTConfig(vocab_size=len(tokenizer), n_layer=2, n_embd=32, n_head=2, block_size=64)
-    torch.manual_seed(0)
-    KnowGPTForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
 
 
 def test_lora_finetuning_trains_adapters_only_and_saves_them_merged(

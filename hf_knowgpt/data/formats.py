@@ -29,9 +29,6 @@ def qa_row(question: str, answer: str) -> str:
     return qa_prompt(question) + answer + MASK_CHAR
 
 
-# The course's question; the storage probe and the question forms read the name from it.
-QUESTION = re.compile(r"Where was (.+) born\?")
-
 # Phrasings of the birth-place question for training (`--question_forms`): the course's first.
 QUESTION_FORMS = (
     "Where was {name} born?",
@@ -42,17 +39,19 @@ QUESTION_FORMS = (
 )
 
 
+_FORM_PATTERNS = [
+    re.compile(re.escape(form).replace(re.escape("{name}"), "(.+)")) for form in QUESTION_FORMS
+]
+QUESTION = _FORM_PATTERNS[0]
+"""The course's question, `Where was NAME born?`; the storage probe reads the name from it."""
+
+
 def question_forms(question: str, n: int) -> list[str]:
     """The first `n` of QUESTION_FORMS for the person the course's `question` asks about."""
     match = QUESTION.fullmatch(question)
     if match is None:
         raise ValueError(f"not of the form 'Where was NAME born?': {question!r}")
     return [form.format(name=match.group(1)) for form in QUESTION_FORMS[:n]]
-
-
-_FORM_PATTERNS = [
-    re.compile(re.escape(form).replace(re.escape("{name}"), "(.+)")) for form in QUESTION_FORMS
-]
 
 
 def asked_name(question: str) -> str | None:

@@ -39,6 +39,38 @@ def check_data_dir(data_dir: Path) -> None:
     read_qa(data_dir / "birth_dev.tsv", tokenizer, require_answers=True)
 
 
+def make_corpus(
+    data_dir: Path, n_people: int, variants: int, train_share: float, full_names: bool, seed: int
+) -> None:
+    """The demo's synthetic corpus: train_share of the people with a train question, 20 % dev, a tenth
+    more never in the corpus (for `knowgpt report --unseen_file`), the rest test questions."""
+    generate(
+        data_dir,
+        n_people=n_people,
+        n_train=int(train_share * n_people),
+        n_dev=int(0.2 * n_people),
+        n_unseen=n_people // 10,
+        seed=seed,
+        variants=variants,
+        full_names=full_names,
+    )
+
+
+def dev_storage(model_dir: Path, data_dir: Path) -> dict:
+    """Both storage probes of a model on data_dir's dev people: "storage" (continues the biography)
+    and "cloze_storage" (fills in the blank); None where nothing can be probed (a user's corpus may
+    not name the dev people's places early)."""
+    result = {}
+    for key, cloze in (("storage", False), ("cloze_storage", True)):
+        try:
+            result[key] = probe_file(
+                model_dir, data_dir / "wiki.txt", data_dir / "birth_dev.tsv", cloze=cloze
+            )
+        except NothingToProbe:
+            result[key] = None
+    return result
+
+
 def run_demo(
     output_dir: str,
     *,
@@ -78,16 +110,7 @@ def run_demo(
     generated = data_dir is None
     if generated:
         data_dir = out / "data"
-        generate(
-            data_dir,
-            n_people=n_people,
-            n_train=int(train_share * n_people),
-            n_dev=int(0.2 * n_people),
-            n_unseen=n_people // 10,  # never in the corpus: for `knowgpt report --unseen_file`
-            seed=seed,
-            variants=variants,
-            full_names=full_names,
-        )
+        make_corpus(data_dir, n_people, variants, train_share, full_names, seed)
     else:
         data_dir = Path(data_dir)
         check_data_dir(data_dir)
@@ -113,13 +136,7 @@ def run_demo(
     rows = {"London baseline": london_baseline(dev)}
     for name, trained in models.items():
         rows[name] = evaluate_run(trained, dev, "dev_predictions.txt")
-        for key, cloze in (("storage", False), ("cloze_storage", True)):
-            try:
-                rows[name][key] = probe_file(
-                    trained.model_dir, data_dir / "wiki.txt", dev, cloze=cloze
-                )
-            except NothingToProbe:  # a user's corpus may not name the dev people's places early
-                rows[name][key] = None
+        rows[name].update(dev_storage(trained.model_dir, data_dir))
     pre_info = pretrained.run_info
     with_pre, without = rows["pretrained + finetuned"], rows["finetuned without pretraining"]
     results = {
