@@ -14,7 +14,13 @@ from torch.utils.data import DataLoader
 
 from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from hf_knowgpt.data.commands import main
-from hf_knowgpt.data.formats import QUESTION, QUESTION_FORMS, asked_name, question_forms
+from hf_knowgpt.data.formats import (
+    QUESTION,
+    QUESTION_FORMS,
+    asked_name,
+    question_forms,
+    visible_chars,
+)
 from hf_knowgpt.data.objectives import salient_spans
 from hf_knowgpt.data.pipelines import (
     birthplace_dataset,
@@ -141,7 +147,7 @@ def test_salient_spans_are_runs_of_capitalised_words():
     assert [text[b:e] for b, e in salient_spans(text)] == ["Émile Zola", "Order of Merit"]
 
 
-@pytest.mark.parametrize("window", ["prefix", "random"])
+@pytest.mark.parametrize("window", ["prefix", "random", "whole"])
 def test_salient_span_masking_masks_whole_entities(data_dir, wiki, tok, window):
     """salient=1 masks, in the course's piece, a whole entity that the piece's edge does not cut and
     that occurs once in the piece, whenever there is one; salient=0 draws the course's examples."""
@@ -194,6 +200,13 @@ def test_random_window_reaches_past_the_prefix(data_dir, wiki, tok):
         assert piece in doc and 4 <= len(piece) <= 112
         starts.append(doc.find(piece))
     assert max(starts) > 112 and np.mean([s == 0 for s in starts]) < 0.5
+
+
+def test_whole_window_keeps_the_document_start_uncut(data_dir, wiki, tok):
+    dataset = pretraining_dataset(data_dir / "wiki.txt", tok, BLOCK, window="whole")
+    for doc, text in zip(wiki, decode_rows(tok, dataset[:]["input_ids"]), strict=True):
+        prefix, masked, suffix = split_span(text)
+        assert prefix + masked + suffix == doc[: visible_chars(BLOCK)]
 
 
 def test_lm_prefix_window_reads_the_document_start(data_dir, wiki, tok):

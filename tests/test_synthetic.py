@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
 import re
+import typing
 from collections import Counter
 from pathlib import Path
 
@@ -17,12 +19,32 @@ from hf_knowgpt.data.synthetic import FILES, VISIBLE_CHARS, generate
 SMALL = {"n_people": 120, "n_train": 60, "n_dev": 30, "n_unseen": 20}
 COMMITTED = Path(__file__).resolve().parents[1] / "hf_knowgpt" / "data" / "corpus"
 QA = re.compile(r"^Where was ([A-Za-z' .-]+) born\?\t([A-Za-z .-]+)$")
+PINNED = {"seed": 0, "n_people": 300, "n_train": 200, "n_dev": 50, "n_unseen": 20, "variants": 2}
+PINNED_SHA256 = {
+    "wiki": "e57188664fe093e3db91806c3ccdf7f482c8cfaa779b81e00e507f0315c22c01",
+    "train": "8e96612fea7725bf27bd5c25ef0df3c51d0ea13547251cfd233225d010bd3576",
+    "dev": "cbd7a584ed0f827560e56332a5b401aeca6d5c317cddd2836a4de80fb4de6528",
+    "test": "11cc5a3644a321e51e597c61d64f72ad680e8578744abd62feff0b7310a56ae4",
+    "unseen": "6a19952fd408c14efcc933b56b6adbb831ab6b09d8a6c3a32f11a1a206dc266a",
+    "people": "95e427feae5e2892d9913c2509ebb6a2cea66e8b6490c1bf94ea78feb6af1140",
+}
+"""sha256 of generate(**PINNED, full_names=True) before the "alt" templates were added."""
+DEFAULT_BIRTH_PHRASES = (
+    "was born in", "was born on", "was born at", "a native of", "Born in", "-born",
+    "'s birthplace was", "grew up in",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A small corpus written once for the read-only tests."""
     return generate(tmp_path_factory.mktemp("small"), seed=1, **SMALL)
+
+
+@pytest.fixture(scope="module")
+def alt(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The small corpus in the "alt" wording."""
+    return generate(tmp_path_factory.mktemp("alt"), seed=1, templates="alt", **SMALL)
 
 
 def _people(paths: dict[str, Path]) -> list[dict]:
@@ -106,11 +128,12 @@ def test_every_tsv_character_occurs_in_wiki(small: dict[str, Path]) -> None:
     assert not {"\u25a1", "\u2047", "\t", "\r"} & wiki_chars
 
 
-def test_lines_start_with_name_and_contain_birth_place(small: dict[str, Path]) -> None:
-    text = small["wiki"].read_text("utf-8")
+def _check_lines(paths: dict[str, Path]) -> None:
+    """Every line opens with its person's name, and people.jsonl's offset points at the place."""
+    text = paths["wiki"].read_text("utf-8")
     assert text.endswith("\n") and not text.endswith("\n\n")
     lines = text.splitlines()
-    people = [p for p in _people(small) if p["split"] != "unseen"]
+    people = [p for p in _people(paths) if p["split"] != "unseen"]
     assert [p["line"] for p in people] == list(range(len(lines)))
     for p in people:
         line, place, offset = lines[p["line"]], p["birth_place"], p["offset"]
@@ -122,6 +145,10 @@ def test_lines_start_with_name_and_contain_birth_place(small: dict[str, Path]) -
     assert late + early == len(people)
     assert late == round(synthetic.LATE_SHARE * len(people))
     assert max(len(line) for line in lines) > 150
+
+
+def test_lines_start_with_name_and_contain_birth_place(small: dict[str, Path]) -> None:
+    _check_lines(small)
 
 
 def test_answers_mix_cities_and_countries(small: dict[str, Path]) -> None:
@@ -154,6 +181,8 @@ def test_name_parts_and_places_cannot_nest() -> None:
         ({"n_unseen": -3}, "n_unseen"),
         ({"seed": "0"}, "seed"),
         ({"n_train": 100, "n_dev": 30}, "n_train + n_dev"),
+        ({"max_extras": 4}, "max_extras"),
+        ({"late_share": 1.5}, "late_share"),
         ({"n_people": 10**6, "n_train": 1, "n_dev": 1}, "n_people"),
     ],
 )
@@ -231,8 +260,11 @@ def test_variants_restate_each_person_and_leave_the_default_unchanged(tmp_path):
         generate(tmp_path / "bad", n_people=10, n_train=2, n_dev=2, n_unseen=0, variants=0)
 
 
-def test_full_names_replace_every_surname_mention(tmp_path):
-    kw = dict(n_people=60, n_train=20, n_dev=10, n_unseen=5, seed=3, variants=2)
+@pytest.mark.parametrize("templates", ["default", "alt"])
+def test_full_names_replace_every_surname_mention(tmp_path, templates):
+    kw = dict(
+        n_people=60, n_train=20, n_dev=10, n_unseen=5, seed=3, variants=2, templates=templates
+    )
     plain = generate(tmp_path / "plain", **kw)
     full = generate(tmp_path / "full", **kw, full_names=True)
     people = _people(full)
@@ -253,3 +285,80 @@ def test_full_names_replace_every_surname_mention(tmp_path):
         first = wiki[person["line"]]
         assert first[person["offset"] :].startswith(person["birth_place"])
     assert wiki != plain_wiki
+
+
+def test_default_templates_keep_the_pinned_bytes(tmp_path: Path) -> None:
+    implicit = generate(tmp_path / "implicit", **PINNED, full_names=True)
+    explicit = generate(tmp_path / "explicit", **PINNED, full_names=True, templates="default")
+    for role in FILES:
+        assert explicit[role].read_bytes() == implicit[role].read_bytes(), role
+        assert hashlib.sha256(implicit[role].read_bytes()).hexdigest() == PINNED_SHA256[role], role
+
+
+def test_alt_templates_are_deterministic_per_seed(tmp_path: Path, alt: dict[str, Path]) -> None:
+    again = generate(tmp_path / "again", seed=1, templates="alt", **SMALL)
+    for role in FILES:
+        assert again[role].read_bytes() == alt[role].read_bytes(), role
+    other = generate(tmp_path / "other", seed=2, templates="alt", **SMALL)
+    assert other["wiki"].read_bytes() != alt["wiki"].read_bytes()
+
+
+def test_alt_templates_restate_the_same_people_in_other_words(
+    small: dict[str, Path], alt: dict[str, Path]
+) -> None:
+    in_wiki = slice(SMALL["n_people"])
+    assert [(p["name"], p["birth_place"]) for p in _people(alt)[in_wiki]] == [
+        (p["name"], p["birth_place"]) for p in _people(small)[in_wiki]
+    ]
+    assert not set(alt["wiki"].read_text("utf-8").splitlines()) & set(
+        small["wiki"].read_text("utf-8").splitlines()
+    )
+    _check_lines(alt)
+
+
+def test_alt_birth_sentences_share_no_default_phrasing(tmp_path: Path) -> None:
+    default, alt = synthetic._TEMPLATE_SETS["default"], synthetic._TEMPLATE_SETS["alt"]
+    for pool in ("early_birth", "any_birth", "intros", "extras", "activities"):
+        assert not set(getattr(default, pool)) & set(getattr(alt, pool)), pool
+    paths = generate(tmp_path, seed=4, templates="alt", full_names=True, variants=3, **SMALL)
+    wiki = paths["wiki"].read_text("utf-8")
+    found = [phrase for phrase in DEFAULT_BIRTH_PHRASES if phrase in wiki]
+    assert not found
+    default_wiki = generate(tmp_path / "default", seed=4, variants=3, **SMALL)["wiki"]
+    assert all(phrase in default_wiki.read_text("utf-8") for phrase in DEFAULT_BIRTH_PHRASES)
+
+
+def test_unknown_templates_raise_value_error_naming_the_choices(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="templates must be one of default, alt"):
+        generate(tmp_path / "out", templates="fancy", **SMALL)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()
+    assert set(synthetic._TEMPLATE_SETS) == set(typing.get_args(synthetic.TemplateName))
+
+
+def test_main_passes_templates_and_full_names(tmp_path: Path) -> None:
+    args = ["--n_people", "30", "--n_train", "10", "--n_dev", "5", "--n_unseen", "4"]
+    cli = synthetic.main(["--out_dir", str(tmp_path / "cli"), *args, "--templates", "alt"])
+    cli_full = synthetic.main(
+        ["--out_dir", str(tmp_path / "full"), *args, "--templates", "alt", "--full_names"]
+    )
+    kw = {"n_people": 30, "n_train": 10, "n_dev": 5, "n_unseen": 4, "templates": "alt"}
+    for paths, full_names in ((cli, False), (cli_full, True)):
+        direct = generate(tmp_path / f"direct{full_names}", **kw, full_names=full_names)
+        for role in FILES:
+            assert paths[role].read_bytes() == direct[role].read_bytes(), role
+    with pytest.raises(SystemExit):
+        synthetic.main(["--out_dir", str(tmp_path / "bad"), "--templates", "fancy"])
+
+
+def test_compact_biographies_hold_one_early_birth_sentence(tmp_path: Path) -> None:
+    """max_extras=0 and late_share=0: each line is the name and one sentence, the place within
+    VISIBLE_CHARS; the defaults give other sentences and late places."""
+    compact = generate(tmp_path / "c", **{**SMALL, "variants": 2}, max_extras=0, late_share=0.0)
+    lines = compact["wiki"].read_text(encoding="utf-8").splitlines()
+    assert all(line.count(" .") == 1 for line in lines[1:])  # line 0 may hold the vocabulary's
+    people = [json.loads(row) for row in compact["people"].read_text().splitlines()]
+    seen = [p for p in people if p["line"] is not None]
+    assert all(p["offset"] + len(p["birth_place"]) <= VISIBLE_CHARS for p in seen)
+    default = generate(tmp_path / "d", **{**SMALL, "variants": 2})
+    lines = default["wiki"].read_text(encoding="utf-8").splitlines()
+    assert sum(line.count(" .") > 1 for line in lines) > len(lines) / 3

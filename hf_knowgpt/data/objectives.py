@@ -84,7 +84,9 @@ class SpanCorruption(DocumentTransform):
     """CS224N span corruption: `prefix ⁇ suffix ⁇ masked □…` of a randomly truncated document.
 
     `window="prefix"` (the course) truncates to the document's start; `window="random"` takes
-    the piece of length L anywhere in the document, so text past position 112 is seen too.
+    the piece of length L anywhere in the document, so text past position 112 is seen too;
+    `window="whole"` takes the start uncut (the first 112 characters), so every example of a
+    short document holds all of its facts.
     With `salient` > 0, that share of the examples masks a whole named entity of the piece
     instead of a random span (salient span masking, Guu et al. 2020, "REALM"; Roberts et al. 2020
     find it helps closed-book QA): the model then learns to write a name or place after the
@@ -101,8 +103,8 @@ class SpanCorruption(DocumentTransform):
         salient: float = 0.0,
     ):
         super().__init__(tokenizer, block_size, seed)
-        if window not in ("prefix", "random"):
-            raise ValueError(f"window must be 'prefix' or 'random', got {window!r}")
+        if window not in ("prefix", "random", "whole"):
+            raise ValueError(f"window must be 'prefix', 'random' or 'whole', got {window!r}")
         if visible_chars(block_size) < 4:
             raise ValueError(f"block_size must be at least 5 for span corruption, got {block_size}")
         if not 0.0 <= salient <= 1.0:
@@ -113,6 +115,8 @@ class SpanCorruption(DocumentTransform):
         length = min(
             len(document), int(rng.integers(4, visible_chars(self.block_size), endpoint=True))
         )
+        if self.window == "whole":
+            length = min(len(document), visible_chars(self.block_size))
         start = 0
         if self.window == "random":
             start = int(rng.integers(0, len(document) - length, endpoint=True))

@@ -10,6 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ..utils import atomic_write_text
 from .formats import visible_chars
@@ -294,6 +295,89 @@ _EXTRAS = (
     ("{sur} retired in {year2}", "dead"),
 )
 
+# The "alt" wording: encyclopedic and obituary phrasing written apart from the default one, so
+# that a recipe tuned on one corpus can be tried on another (no default birth phrasing recurs:
+# "was born in", "a native of", "Born in", "-born", "'s birthplace was", "grew up in").
+_ALT_ACTIVITIES = (
+    "went on to work as {a_occ} in {D}",
+    "spent most of a long career in {D}",
+    "took up {subject} at an academy in {D}",
+    "left for {C} in {year}",
+    'first came to notice with the {kind} "{title}"',
+    "made a name in {D} after {year}",
+    "relocated to {D} at {age}",
+    "ran a small workshop in {D} for {n} years",
+)
+_ALT_EARLY_BIRTH = (
+    ("{full} ({byear}-{dyear}), {a_desc} from {P}", "dead", True),
+    ("{full} (b. {bdate}, {P}) is {a_desc}", "alive", True),
+    ("{full} came into the world in {P} on {bdate}", "any", True),
+    ("{full} {be} {a_desc} whose life began in {P} in {byear}", "any", False),
+    ("{full}, {a_desc}, first drew breath in {P}", "any", True),
+    ("{full} (place of birth: {P}; died {dyear} in {D}) was {a_desc}", "dead", False),
+    ("{full}, whose birth was recorded in {P}, {activity}", "any", True),
+    ("{full} {be} {a_desc} and {occ2} who started life in {P}", "any", True),
+)
+_ALT_ANY_BIRTH = (
+    ("The birth of {sur} took place in {P} in {byear}", "any", False),
+    ("{sur} first saw daylight in {P} on {bdate}", "any", True),
+    ("It was in {P} that {sur} was born", "any", True),
+    ("{sur}'s place of birth: {P}", "any", True),
+    ("Although long settled in {D}, {sur} had come into the world in {P}", "any", False),
+    ("Records give {P} as the birthplace of {sur}", "any", True),
+    ("Delivered at a clinic in {P}, {sur} {activity}", "any", True),
+    ("Parents from {D} had their child {sur} in {P} in {byear}", "any", False),
+)
+_ALT_INTROS = (
+    ("{full} ({byear}-{dyear}) is remembered as {a_desc}", "dead"),
+    ("{full} (b. {byear}) works as {a_desc}", "alive"),
+    ("{full} made a name as {a_desc}", "any"),
+    ("{full} was active as {a_occ} and {occ2}", "any"),
+)
+_ALT_EXTRAS = (
+    ("{sur} spent the years {year} to {year2} in {D}", "any"),
+    ("{sur} trained in {subject} under a master in {D}", "any"),
+    ("After {year}, {sur} made a home in {D}", "any"),
+    ("{sur} passed away in {D} on {ddate}", "dead"),
+    ("{sur} still resides in {D}", "alive"),
+    ("{sur} held a post as {a_occ} in {D} for {n} years", "any"),
+    ("{sur} lectured on {subject} in {D} between {year} and {year2}", "any"),
+    ("{sur} relocated to {C} in {year}", "any"),
+    ("{sur}'s grave lies in {D}", "dead"),
+    ("An exhibition of {sur}'s work opened in {D} in {year}", "any"),
+    ("{sur} was awarded the {award} in {year}", "any"),
+    ('The {kind} "{title}" brought {sur} wide attention', "any"),
+    ("{sur} became a member of the {society} in {year}", "any"),
+    ("{sur} had {n} children", "any"),
+    ("{sur} stopped working in {year2}", "dead"),
+    ("{sur} toured {C} with a company from {D} in {year}", "any"),
+)
+
+
+@dataclass(frozen=True)
+class _TemplateSet:
+    """One wording of the corpus: the template pools `_biography` draws from."""
+
+    early_birth: tuple[tuple[str, str, bool], ...]
+    """Birth facts that open a line (place within VISIBLE_CHARS)."""
+    any_birth: tuple[tuple[str, str, bool], ...]
+    """Birth facts that open a line or follow other sentences (late lines use only these)."""
+    intros: tuple[tuple[str, str], ...]
+    """Openings of late lines: the person in full, no place."""
+    extras: tuple[tuple[str, str], ...]
+    """Other sentences: distractor places and placeless facts."""
+    activities: tuple[str, ...]
+    """Clauses filled in for {activity}."""
+
+
+TemplateName = Literal["default", "alt"]
+_TEMPLATE_SETS: dict[str, _TemplateSet] = {
+    "default": _TemplateSet(_EARLY_BIRTH, _ANY_BIRTH, _INTROS, _EXTRAS, _ACTIVITIES),
+    "alt": _TemplateSet(
+        _ALT_EARLY_BIRTH, _ALT_ANY_BIRTH, _ALT_INTROS, _ALT_EXTRAS, _ALT_ACTIVITIES
+    ),
+}
+
 
 @dataclass
 class _Person:
@@ -443,7 +527,9 @@ def _choice_except(rng: random.Random, options: Sequence[str], excluded: Sequenc
             return choice
 
 
-def _fields(rng: random.Random, p: _Person, cities: Sequence[str]) -> dict[str, str]:
+def _fields(
+    rng: random.Random, p: _Person, cities: Sequence[str], activities: Sequence[str]
+) -> dict[str, str]:
     """Fresh values for every template placeholder except {P} (new distractors each call)."""
     last = p.dyear if p.dyear is not None else 2020
     year = rng.randint(min(p.byear + 18, last - 1), last - 1)
@@ -472,7 +558,7 @@ def _fields(rng: random.Random, p: _Person, cities: Sequence[str]) -> dict[str, 
         "title": rng.choice(_TITLES),
         "society": rng.choice(_SOCIETIES),
     }
-    fields["activity"] = rng.choice(_ACTIVITIES).format(**fields)
+    fields["activity"] = rng.choice(activities).format(**fields)
     return fields
 
 
@@ -481,18 +567,20 @@ def _fits(condition: str, p: _Person) -> bool:
     return condition == "any" or (condition == "dead") == (p.dyear is not None)
 
 
-def _sentence(rng: random.Random, p: _Person, cities: Sequence[str], pool: Sequence) -> str:
+def _sentence(
+    rng: random.Random, p: _Person, cities: Sequence[str], pool: Sequence, ts: _TemplateSet
+) -> str:
     """One non-birth sentence drawn from pool, with fresh distractors."""
     template = rng.choice([t for t, cond in pool if _fits(cond, p)])
-    return template.format(**_fields(rng, p, cities)) + " ."
+    return template.format(**_fields(rng, p, cities, ts.activities)) + " ."
 
 
 def _birth_sentence(
-    rng: random.Random, p: _Person, cities: Sequence[str], pool: Sequence
+    rng: random.Random, p: _Person, cities: Sequence[str], pool: Sequence, ts: _TemplateSet
 ) -> tuple[str, int]:
     """A sentence stating the birth place, and the place's offset within it."""
     template, _, regional = rng.choice([t for t in pool if _fits(t[1], p)])
-    fields = _fields(rng, p, cities)
+    fields = _fields(rng, p, cities, ts.activities)
     place = p.place
     if regional and not p.is_country and rng.random() < 0.4:
         fields["P"] = f"{place}, {p.region or p.country}"
@@ -505,25 +593,33 @@ def _birth_sentence(
     return template.format(**fields) + " .", offset
 
 
-def _biography(rng: random.Random, p: _Person, cities: Sequence[str], late: bool) -> str:
-    """The wiki line of a person; sets p.offset. Late lines put the birth place past char 112."""
+def _biography(
+    rng: random.Random,
+    p: _Person,
+    cities: Sequence[str],
+    late: bool,
+    ts: _TemplateSet,
+    max_extras: int = 3,
+) -> str:
+    """The wiki line of a person in wording ts; sets p.offset. Late lines put the place past 112."""
     head = f"{p.name}. "
     for _ in range(100):
         if late:
-            before = [_sentence(rng, p, cities, _INTROS)]
-            birth, offset = _birth_sentence(rng, p, cities, _ANY_BIRTH)
+            before = [_sentence(rng, p, cities, ts.intros, ts)]
+            birth, offset = _birth_sentence(rng, p, cities, ts.any_birth, ts)
             while len(head) + len(" ".join(before)) + 1 + offset < VISIBLE_CHARS:
-                extra = _sentence(rng, p, cities, _EXTRAS)
+                extra = _sentence(rng, p, cities, ts.extras, ts)
                 if extra not in before:
                     before.append(extra)
             sentences = [*before, birth]
         else:
-            birth, offset = _birth_sentence(rng, p, cities, _EARLY_BIRTH + _ANY_BIRTH)
+            birth, offset = _birth_sentence(rng, p, cities, ts.early_birth + ts.any_birth, ts)
             if len(head) + offset + len(p.place) > VISIBLE_CHARS:
                 continue
             sentences, before = [birth], []
-        for _ in range(rng.choices((0, 1, 2, 3), (0.4, 0.35, 0.18, 0.07))[0]):
-            extra = _sentence(rng, p, cities, _EXTRAS)
+        n_extras = (0, 1, 2, 3)[: max_extras + 1]
+        for _ in range(rng.choices(n_extras, (0.4, 0.35, 0.18, 0.07)[: max_extras + 1])[0]):
+            extra = _sentence(rng, p, cities, ts.extras, ts)
             if extra in sentences or len(head) + len(" ".join(sentences)) + len(extra) > 300:
                 break
             sentences.append(extra)
@@ -550,6 +646,9 @@ def generate(
     seed: int = 0,
     variants: int = 1,
     full_names: bool = False,
+    templates: TemplateName = "default",
+    late_share: float = LATE_SHARE,
+    max_extras: int = 3,
 ) -> dict[str, Path]:
     """Write a synthetic biography corpus with birth-place questions; return the paths by role.
 
@@ -567,6 +666,13 @@ def generate(
             and are appended, shuffled, after the first n_people lines; people.jsonl points at the first.
         full_names: name the person in full in every sentence, not by surname (the "fullname"
             augmentation of Allen-Zhu & Li: people who share a surname no longer share its facts).
+        templates: the wording of the biographies: "default", or "alt", a separately written
+            set of encyclopedic and obituary phrasings for testing whether a recipe tuned on the
+            default corpus transfers. Both draw the same people and birth places for a seed.
+        late_share: share of biographies that put the birth place past VISIBLE_CHARS, after
+            other sentences (beyond the course's pretraining window).
+        max_extras: at most this many other sentences (distractor places, placeless facts) follow
+            the birth sentence (0-3; 0 to 3 of them with weights 0.4, 0.35, 0.18, 0.07, cut here).
 
     Returns:
         Paths keyed by "wiki", "train", "dev", "test", "unseen" and "people" (people.jsonl:
@@ -578,6 +684,12 @@ def generate(
     _check_count("n_dev", n_dev, 0)
     _check_count("n_unseen", n_unseen, 0)
     _check_count("variants", variants, 1)
+    if max_extras not in (0, 1, 2, 3):
+        raise ValueError(f"max_extras must be 0, 1, 2 or 3, got {max_extras!r}")
+    if not 0.0 <= late_share <= 1.0:
+        raise ValueError(f"late_share must be a share in [0, 1], got {late_share!r}")
+    if templates not in _TEMPLATE_SETS:
+        raise ValueError(f"templates must be one of {', '.join(_TEMPLATE_SETS)}, got {templates!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if n_train + n_dev > n_people:
@@ -592,6 +704,7 @@ def generate(
             f"n_people={n_people}, n_unseen={n_unseen}"
         )
 
+    ts = _TEMPLATE_SETS[templates]
     rng = random.Random(seed)
     places, weights = _place_table()
     cities = [city for city, _, _ in _CITIES]
@@ -604,10 +717,10 @@ def generate(
     if full_names:
         for p in people:
             p.sur = p.name  # every "{sur}" of the templates
-    late = set(rng.sample(range(n_people), round(LATE_SHARE * n_people)))
+    late = set(rng.sample(range(n_people), round(late_share * n_people)))
     lines = []
     for i, p in enumerate(people):
-        lines.append(_biography(rng, p, cities, i in late))
+        lines.append(_biography(rng, p, cities, i in late, ts, max_extras))
         p.line = i
 
     # Augmented copies come from their own stream, so variants=1 leaves every file unchanged.
@@ -617,7 +730,9 @@ def generate(
         first_offset = p.offset
         for _ in range(variants - 1):
             extra_lines.append(
-                _biography(variant_rng, p, cities, variant_rng.random() < LATE_SHARE)
+                _biography(
+                    variant_rng, p, cities, variant_rng.random() < late_share, ts, max_extras
+                )
             )
         p.offset = first_offset
     variant_rng.shuffle(extra_lines)
@@ -701,6 +816,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     parser.add_argument("--n_unseen", type=int, default=200, help="QA pairs about unseen people")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--variants", type=int, default=1, help="biographies per person")
+    parser.add_argument(
+        "--full_names",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="name each person in full in every sentence (default: no)",
+    )
+    parser.add_argument(
+        "--templates",
+        choices=list(_TEMPLATE_SETS),
+        default="default",
+        help="wording of the biographies (default: default)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -712,6 +839,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
             n_unseen=args.n_unseen,
             seed=args.seed,
             variants=args.variants,
+            full_names=args.full_names,
+            templates=args.templates,
         )
     except ValueError as err:
         parser.error(str(err))

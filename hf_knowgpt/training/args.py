@@ -96,11 +96,11 @@ class PretrainDataArguments(DataArguments):
     objective: Literal["span", "lm"] = field(
         default="span", metadata={"help": "pretraining objective: span (corruption) or lm"}
     )
-    window: Literal["prefix", "random", "stream"] = field(
+    window: Literal["prefix", "random", "whole", "stream"] = field(
         default="prefix",
         metadata={
-            "help": "prefix (course: truncate), random (any window) or stream (lm only: the start,"
-            " after another document's tail)"
+            "help": "prefix (course: truncate), random (any window), whole (span only: the start,"
+            " uncut) or stream (lm only: the start, after another document's tail)"
         },
     )
     salient_spans: float = field(
