@@ -22,6 +22,7 @@ from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
 from hf_knowgpt.hub.publish import export
 from hf_knowgpt.hub.released import read_index
 from hf_knowgpt.lab.runner import Started, write_result
+from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.utils import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,6 +34,20 @@ def _run_facts(run: Path) -> dict:
     return {"recipe": info["recipe"], "train_minutes": info["train_minutes"], "steps": info["steps"],
             "epochs": info["epochs"], "command": prov["command"], "git_commit": prov["git_commit"],
             "machine": prov["machine"], "date": prov["date"]}  # fmt: skip
+
+
+def _check_recipe(recipe: str, runs: dict[str, Path]) -> None:
+    """Raise unless each run was trained with every argument `recipe`'s preset for its job sets, so
+    that a release named after a recipe (which `--recipe` may give, for runs trained with the same
+    arguments as flags before the recipe had its name) is what that recipe reproduces."""
+    for job, run in runs.items():
+        args = json.loads((run / "run_info.json").read_text(encoding="utf-8"))["args"]
+        recorded = {k: v for group in args.values() for k, v in group.items()}
+        wrong = {k: (recorded.get(k), v) for k, v in RECIPES[recipe][job].items()
+                 if recorded.get(k) != v}  # fmt: skip
+        if wrong:
+            raise SystemExit(f"{run / 'run_info.json'}: not trained as recipe {recipe!r}'s {job} "
+                             f"(argument: (recorded, recipe's)): {wrong}")  # fmt: skip
 
 
 def _release_section(facts: dict, hardware: str, dev: dict | None, note: str) -> str:
@@ -64,12 +79,19 @@ def main() -> None:
     p.add_argument("--finetune_run", type=Path, required=True)
     p.add_argument("--data_dir", type=Path, required=True, help="holds birth_dev.tsv")
     p.add_argument("--hardware", required=True, help='e.g. "2 CPU cores, AMD EPYC"')
+    p.add_argument("--recipe", choices=sorted(RECIPES), default=None,
+                   help="the recipe to list the pair under (default: the finetuning run's); both "
+                   "runs must have been trained with its arguments")  # fmt: skip
     p.add_argument("--note", default="", help="a line added to both cards")
     p.add_argument("--models_dir", type=Path, default=ROOT / "models")
     p.add_argument("--results_dir", type=Path, default=ROOT / "results" / "releases")
     a = p.parse_args()
     started = Started()
     models = a.models_dir
+    # The named recipe of the pair: the finetuning run's unless given (the pretraining may predate it).
+    recipe = a.recipe or json.loads((a.finetune_run / "run_info.json").read_text())["recipe"]
+    if a.recipe:
+        _check_recipe(recipe, {"pretrain": a.pretrain_run, "finetune": a.finetune_run})
     facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
     minutes = round(sum(f["train_minutes"] for f in facts.values()), 2)
     pre, fine = models / f"{a.name}-pretrained", models / f"{a.name}-finetuned"
@@ -92,9 +114,6 @@ def main() -> None:
             + _release_section(stage_facts, a.hardware, stage_dev, a.note),
             encoding="utf-8",
         )
-    recipe = facts["finetuning"][
-        "recipe"
-    ]  # the named recipe of the pair (the pretraining may predate it)
     entries = [e for e in (read_index(models) if (models / "index.json").is_file() else [])
                if e["name"] not in (pre.name, fine.name)]  # fmt: skip
     common = {"attention_type": json.loads((fine / "config.json").read_text())["attention_type"],

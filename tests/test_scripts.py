@@ -248,12 +248,14 @@ def test_release_indexes_both_stages_and_can_keep_the_released_pretrained_model(
         assert main(["finetune", "--output_dir", str(tmp_path / ft), *tiny, *flags]) == 0
     models, results = tmp_path / "models", tmp_path / "results"
 
-    def release(pretrain_run: Path, finetune_run: Path) -> None:
+    def release(pretrain_run: Path, finetune_run: Path, *extra: str) -> subprocess.CompletedProcess:
         cmd = [sys.executable, str(SCRIPTS / "release.py"), "--name", "tiny", "--pretrain_run",
                str(pretrain_run), "--finetune_run", str(finetune_run), "--data_dir", str(tiny_data_dir),
-               "--hardware", "2 CPU cores, test", "--models_dir", str(models), "--results_dir", str(results)]  # fmt: skip
+               "--hardware", "2 CPU cores, test", "--models_dir", str(models), "--results_dir", str(results),
+               *extra]  # fmt: skip
         proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert proc.returncode == 0 or extra, proc.stderr[-2000:]
+        return proc
 
     release(tmp_path / "pre", tmp_path / "ft")
     index = json.loads((models / "index.json").read_text())
@@ -282,6 +284,15 @@ def test_release_indexes_both_stages_and_can_keep_the_released_pretrained_model(
         json.loads((models / "tiny-finetuned" / "run_info.json").read_text())["learning_rate"]
         == 1e-3
     )
+    # Listed under a recipe the runs were not trained with: one line naming the run, nothing written.
+    before = _folder_bytes(models / "tiny-finetuned")
+    proc = release(tmp_path / "pre", tmp_path / "ft", "--recipe", "cpu2h_mixed")
+    assert proc.returncode != 0
+    assert (
+        f"{tmp_path / 'pre' / 'run_info.json'}: not trained as recipe 'cpu2h_mixed'" in proc.stderr
+    )
+    assert _folder_bytes(models / "tiny-finetuned") == before
+    assert json.loads((models / "index.json").read_text()) == again
 
 
 def test_demo_ablation_passes_its_flags_to_the_pretraining(tmp_path, hf_env):

@@ -40,6 +40,20 @@ _MIXED_PRETRAIN = dict(
 )  # fmt: skip
 
 
+# Two CPU cores, two hours: the course's pretraining, its cosine fitted to a 110-minute budget (no
+# second rise), no dropout, a short warmup, bf16 autocast (1.7x the fp32 steps on a CPU with
+# AVX512-BF16 or AMX; results/throughput.md); the finetuning at lr 1.5e-4, the best of an LR scan
+# (1e-4 to 6e-4: 17.8-20.2 %) on the released pretrained model, among 13 finetunings that scatter
+# 15-21 % (results/extraction/cpu2h_release2*). The released models/knowgpt-vanilla-cpu2h-*.
+_CPU2H: dict[str, dict] = {
+    "pretrain": dict(_COURSE_PRETRAIN, packing=True, lr_schedule="cosine", max_minutes=110,
+                     dropout=0.0, warmup_steps=100, mixed_precision="bf16"),
+    "finetune": {**_finetune("cs224n", packing=True, **_COURSE_TRAINER)["finetune"],
+                 "learning_rate": 1.5e-4},
+    "finetune_scratch": _finetune("cs224n", packing=True, **_COURSE_TRAINER)["finetune_scratch"],
+}  # fmt: skip
+
+
 # recipe -> job -> preset. "finetune_scratch" applies when finetuning without a pretrained model.
 RECIPES: dict[str, dict[str, dict]] = {
     "cs224n": {"pretrain": dict(**_COURSE_PRETRAIN, packing=False),
@@ -47,18 +61,11 @@ RECIPES: dict[str, dict[str, dict]] = {
     # The course's mathematics, pad-free: packed rows give the same loss on the same examples.
     "cs224n_fast": {"pretrain": dict(**_COURSE_PRETRAIN, packing=True),
                     **_finetune("cs224n", packing=True, **_COURSE_TRAINER)},
-    # Two CPU cores, two hours: the course's pretraining, its cosine fitted to a 110-minute budget (no
-    # second rise), no dropout, a short warmup, bf16 autocast (1.7x the fp32 steps on a CPU with
-    # AVX512-BF16 or AMX; results/throughput.md); the finetuning at lr 1.5e-4, the best of an LR scan
-    # (1e-4 to 6e-4: 17.8-20.2 %) on the released pretrained model, among 13 finetunings that scatter
-    # 15-21 % (results/extraction/cpu2h_release2*). The released models/knowgpt-vanilla-cpu2h-*.
-    "cpu2h": {
-        "pretrain": dict(_COURSE_PRETRAIN, packing=True, lr_schedule="cosine", max_minutes=110,
-                         dropout=0.0, warmup_steps=100, mixed_precision="bf16"),
-        "finetune": {**_finetune("cs224n", packing=True, **_COURSE_TRAINER)["finetune"],
-                     "learning_rate": 1.5e-4},
-        "finetune_scratch": _finetune("cs224n", packing=True, **_COURSE_TRAINER)["finetune_scratch"],
-    },
+    "cpu2h": _CPU2H,
+    # cpu2h with the 2,000 train QA pairs interleaved into pretraining (never dev/test) and the rows
+    # shuffled each epoch: 54.8 % dev pretrained alone, 56.0 % after cpu2h's finetuning, from 114 CPU
+    # minutes; the same mix unshuffled gave 3.8 % (results/mixed_training/).
+    "cpu2h_mixed": {**_CPU2H, "pretrain": dict(_CPU2H["pretrain"], mix_qa=True, shuffle=True)},
     "mixed": {"pretrain": _MIXED_PRETRAIN, **_finetune("cosine", packing=True)},
     # mixed with next-character LM on each biography's first block_size characters instead of span
     # corruption: every row holds the name, and 91 % of train answers lie in the first 112 characters.
