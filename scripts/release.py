@@ -88,11 +88,11 @@ def main() -> None:
     a = p.parse_args()
     started = Started()
     models = a.models_dir
+    facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
     # The named recipe of the pair: the finetuning run's unless given (the pretraining may predate it).
-    recipe = a.recipe or json.loads((a.finetune_run / "run_info.json").read_text())["recipe"]
+    recipe = a.recipe or facts["finetuning"]["recipe"]
     if a.recipe:
         _check_recipe(recipe, {"pretrain": a.pretrain_run, "finetune": a.finetune_run})
-    facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
     minutes = round(sum(f["train_minutes"] for f in facts.values()), 2)
     pre, fine = models / f"{a.name}-pretrained", models / f"{a.name}-finetuned"
     # --pretrain_run models/NAME-pretrained: a new finetuning of the released pretrained model, which
