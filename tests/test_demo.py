@@ -30,7 +30,7 @@ def test_tiny_demo_writes_its_table(tmp_path, capsys):
     ]
     dev_questions = (tmp_path / "demo" / "data" / "birth_dev.tsv").read_text().splitlines()
     for name, row in rows.items():
-        assert row["total"] == len(dev_questions) == 8, name
+        assert row["total"] == len(dev_questions) == 40 - 40 // 3, name  # all but the train third
         assert 0 <= row["correct"] <= row["total"]
         low, high = row["ci95"]
         assert 0 <= low <= row["accuracy"] <= high <= 1
@@ -42,7 +42,10 @@ def test_tiny_demo_writes_its_table(tmp_path, capsys):
                 )
     assert 0 < results["p_value_pretraining_helps"] <= 1
     saved = json.loads((tmp_path / "demo" / "demo_results.json").read_text())
-    assert saved["rows"] == rows and saved["full_names"] is True and saved["train_share"] == 0.7
+    assert saved["rows"] == rows and saved["full_names"] is True and saved["train_share"] == 1 / 3
+    curve = saved["pretrain_curve"]  # the pretraining scored on dev as it trained
+    assert curve and all(0 <= p["dev_accuracy"] <= 1 and p["train_minutes"] > 0 for p in curve)
+    assert (tmp_path / "demo" / "demo_results.png").read_bytes()[:4] == b"\x89PNG"
     table = (tmp_path / "demo" / "demo_results.md").read_text()
     assert "| model | dev accuracy | correct | 95 % interval | dev storage: continues" in table
     assert "Fisher exact p =" in table
@@ -60,6 +63,10 @@ def test_error_bars_and_significance():
     # Fisher's tea tasting: 3 of 4 cups right against 1 of 4, p = 17/70.
     assert fisher_greater(3, 4, 1, 4) == pytest.approx(17 / 70)
     assert fisher_greater(0, 40, 0, 40) == 1.0
+    for total in range(1, 300):  # the interval holds the estimate, also at 0 and all correct
+        for correct in (0, 1, total - 1, total):
+            low, high = wilson_interval(correct, total)
+            assert 0 <= low <= correct / total <= high <= 1, (correct, total)
     with pytest.raises(ValueError):
         wilson_interval(0, 0)
 

@@ -307,3 +307,21 @@ def test_demo_ablation_passes_its_flags_to_the_pretraining(tmp_path, hf_env):
     info = json.loads((work / "pretrain" / "run_info.json").read_text())
     assert info["args"]["data"]["mix_qa"] is True and info["steps"] == 2
     assert "Commit:" in out.with_suffix(".md").read_text()
+
+
+def test_demo_seeds_tabulates_each_seed_and_the_spread(tmp_path, hf_env):
+    out = tmp_path / "seeds.json"
+    cmd = [sys.executable, str(SCRIPTS / "demo_seeds.py"), "--seeds", "0", "1",
+           "--runs_dir", str(tmp_path / "runs"), "--output", str(out),
+           "--pretrain_minutes", "0.02", "--finetune_epochs", "1", "--n_people", "30"]  # fmt: skip
+    proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    demos = [json.loads((tmp_path / "runs" / f"seed_{s}" / "demo_results.json").read_text())
+             for s in (0, 1)]  # fmt: skip
+    assert list(result["rows"]) == list(demos[0]["rows"])
+    for name, row in result["rows"].items():
+        accs = [d["rows"][name]["accuracy"] for d in demos]
+        assert row["accuracy_by_seed"] == {"0": accs[0], "1": accs[1]}
+        assert row["spread_points"] == round(100 * (max(accs) - min(accs)), 1)
+    assert result["demo_arguments"]["n_people"] == 30 and out.with_suffix(".md").exists()

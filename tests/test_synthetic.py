@@ -183,6 +183,7 @@ def test_name_parts_and_places_cannot_nest() -> None:
         ({"n_train": 100, "n_dev": 30}, "n_train + n_dev"),
         ({"max_extras": 4}, "max_extras"),
         ({"late_share": 1.5}, "late_share"),
+        ({"names": "famous"}, "names"),
         ({"n_people": 10**6, "n_train": 1, "n_dev": 1}, "n_people"),
     ],
 )
@@ -362,3 +363,21 @@ def test_compact_biographies_hold_one_early_birth_sentence(tmp_path: Path) -> No
     default = generate(tmp_path / "d", **{**SMALL, "variants": 2})
     lines = default["wiki"].read_text(encoding="utf-8").splitlines()
     assert sum(line.count(" .") > 1 for line in lines) > len(lines) / 3
+
+
+def test_unique_names_give_each_person_a_surname_of_their_own(tmp_path: Path) -> None:
+    """names="unique": no two people (unseen ones included) share a surname, no name occurs inside
+    another, the usual line and offset invariants hold, and the same seed gives the same bytes."""
+    paths = generate(tmp_path / "u", **SMALL, names="unique")
+    _check_lines(paths)
+    people = _people(paths)
+    surnames = [p["name"].split()[-1] for p in people]
+    assert len(set(surnames)) == len(people) == 140
+    for a in surnames:
+        assert not any(b != a and b.startswith(a) for b in surnames), a
+    names = [p["name"] for p in people]
+    assert all(a == b or a not in b for a in names for b in names)
+    again = generate(tmp_path / "v", **SMALL, names="unique")
+    assert all(paths[k].read_bytes() == again[k].read_bytes() for k in paths)
+    pool = _people(generate(tmp_path / "p", **SMALL))
+    assert len({p["name"].split()[-1] for p in pool}) < 0.75 * len(pool)  # the pool shares them

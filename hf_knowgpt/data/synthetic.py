@@ -371,6 +371,7 @@ class _TemplateSet:
 
 
 TemplateName = Literal["default", "alt"]
+NameStyle = Literal["pool", "unique"]
 _TEMPLATE_SETS: dict[str, _TemplateSet] = {
     "default": _TemplateSet(_EARLY_BIRTH, _ANY_BIRTH, _INTROS, _EXTRAS, _ACTIVITIES),
     "alt": _TemplateSet(
@@ -432,8 +433,38 @@ def _place_table() -> tuple[list[tuple[str, str, str | None, bool]], list[float]
     return places, weights
 
 
-def _draw_name(rng: random.Random, used: set[tuple[str, str]]) -> tuple[str, str]:
-    """A full name whose (first name, first surname) pair is unused, and the surname used in text."""
+# Syllables of the made-up surnames of `names="unique"` (each person's own, as most surnames in the
+# real wiki.txt are: 2,202 surnames for its 2,500 train and dev people).
+_SYLLABLES = (
+    "ba", "bel", "bo", "da", "dor", "fa", "fen", "ga", "gri", "ha", "jo", "ka", "kel", "la", "lin",
+    "ma", "mer", "na", "nor", "pa", "pel", "ra", "ros", "sa", "sel", "ta", "tor", "va", "ven", "za",
+)  # fmt: skip
+_ENDINGS = ("berg", "dale", "ez", "ini", "ova", "sen", "ski", "ton", "vic", "wick")
+
+
+def _unique_surname(rng: random.Random, taken: list[str]) -> str:
+    """A made-up surname that is no other's prefix and has none as its prefix (nor a first name's)."""
+    while True:
+        sur = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 2)))
+        sur = (sur + rng.choice(_ENDINGS)).capitalize()
+        if not any(t.startswith(sur) or sur.startswith(t) for t in taken):
+            taken.append(sur)
+            return sur
+
+
+def _draw_name(
+    rng: random.Random, used: set[tuple[str, str]], unique: list[str] | None = None
+) -> tuple[str, str]:
+    """A full name whose (first name, first surname) pair is unused, and the surname used in text.
+
+    With `unique` (the made-up surnames drawn so far), the surname is a new one, and the name is
+    "First Surname" or "First X. Surname"."""
+    if unique is not None:
+        first, sur = rng.choice(_FIRST_NAMES), _unique_surname(rng, unique)
+        used.add((first, sur))
+        if rng.random() < 0.78:
+            return f"{first} {sur}", sur
+        return f"{first} {rng.choice('ABCDEFGHJKLMNOPRSTVWZ')}. {sur}", sur
     while True:
         first, sur = rng.choice(_FIRST_NAMES), rng.choice(_SURNAMES)
         if (first, sur) in used:
@@ -649,6 +680,7 @@ def generate(
     templates: TemplateName = "default",
     late_share: float = LATE_SHARE,
     max_extras: int = 3,
+    names: NameStyle = "pool",
 ) -> dict[str, Path]:
     """Write a synthetic biography corpus with birth-place questions; return the paths by role.
 
@@ -673,6 +705,9 @@ def generate(
             other sentences (beyond the course's pretraining window).
         max_extras: at most this many other sentences (distractor places, placeless facts) follow
             the birth sentence (0-3; 0 to 3 of them with weights 0.4, 0.35, 0.18, 0.07, cut here).
+        names: "pool", names from 83 first names x 82 surnames (about three people share each
+            surname at 300 people), or "unique", a made-up surname for each person, as in the real
+            wiki.txt, where 81 % of the train and dev people have a surname no one else has.
 
     Returns:
         Paths keyed by "wiki", "train", "dev", "test", "unseen" and "people" (people.jsonl:
@@ -697,7 +732,9 @@ def generate(
             f"n_train + n_dev must be <= n_people, got n_train={n_train}, n_dev={n_dev}, "
             f"n_people={n_people}"
         )
-    capacity = len(_FIRST_NAMES) * len(_SURNAMES) // 2
+    if names not in ("pool", "unique"):
+        raise ValueError(f"names must be 'pool' or 'unique', got {names!r}")
+    capacity = len(_FIRST_NAMES) * len(_SURNAMES) // 2 if names == "pool" else 5_000
     if n_people + n_unseen > capacity:
         raise ValueError(
             f"n_people + n_unseen must be <= {capacity} (distinct names available), got "
@@ -709,11 +746,12 @@ def generate(
     places, weights = _place_table()
     cities = [city for city, _, _ in _CITIES]
     used: set[tuple[str, str]] = set()
+    unique: list[str] | None = [] if names == "unique" else None
     # Answers by quota rather than independent draws, so that every split sees the intended
     # distribution (London ~5 %) and the majority baseline is the same on train and dev.
     place_ids = [i for i, count in enumerate(_quota(rng, weights, n_people)) for _ in range(count)]
     rng.shuffle(place_ids)
-    people = [_draw_person(rng, *_draw_name(rng, used), places[i]) for i in place_ids]
+    people = [_draw_person(rng, *_draw_name(rng, used, unique), places[i]) for i in place_ids]
     if full_names:
         for p in people:
             p.sur = p.name  # every "{sur}" of the templates
@@ -758,9 +796,9 @@ def generate(
     rng.shuffle(unseen_ids)
     unseen: list[_Person] = []
     for i in unseen_ids:
-        name, sur = _draw_name(rng, used)
+        name, sur = _draw_name(rng, used, unique)
         while name in wiki or not set(name) <= wiki_chars:
-            name, sur = _draw_name(rng, used)
+            name, sur = _draw_name(rng, used, unique)
         unseen.append(_draw_person(rng, name, sur, places[i]))
         unseen[-1].split = "unseen"
 

@@ -94,7 +94,7 @@ def _dev_records(run_dir: Path, eval_file, predict: _Predictor) -> tuple[list[di
 # ---------------------------------------------------------------------------- figures
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
     """Save a figure atomically (a reader never sees half a PNG) and free it."""
     tmp = path.with_name(f".{path.name}.tmp.png")
     try:
@@ -122,7 +122,7 @@ def plot_training_curves(train: list[dict], evals: list[dict], path: Path, title
             ax.set(xlabel=xlabel, ylabel=ylabel, title=f"{ylabel} vs {xlabel}")
             ax.grid(alpha=0.3)
     fig.suptitle(f"Training curves: {title}")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_accuracy_coverage(confidences, correct, dev: dict, path: Path) -> None:
@@ -140,7 +140,7 @@ def plot_accuracy_coverage(confidences, correct, dev: dict, path: Path) -> None:
     ax.set_title(f"Accuracy vs coverage (AUROC {_fmt(dev['auroc_correct_vs_wrong'], '.3f')})")
     ax.legend(loc="upper right")  # the coverage markers sit low on the left
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_reliability(bins: list[dict], ece: float, path: Path) -> None:
@@ -161,7 +161,7 @@ def plot_reliability(bins: list[dict], ece: float, path: Path) -> None:
         [i * width for i in range(len(bins))], counts, width, align="edge", edgecolor="black"
     )
     bottom.set(xlabel="confidence", ylabel="answers")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_confidence_by_group(groups: dict[str, list[float]], path: Path) -> None:
@@ -177,7 +177,7 @@ def plot_confidence_by_group(groups: dict[str, list[float]], path: Path) -> None
     ax.set(xlabel="confidence of the answer", ylabel="fraction of the group", xlim=(0, 1))
     ax.set_title("Confidence: recalled (dev correct) vs made up (dev wrong, unseen people)")
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------- report.md

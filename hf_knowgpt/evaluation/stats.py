@@ -13,7 +13,8 @@ def wilson_interval(correct: int, total: int, z: float = 1.96) -> tuple[float, f
     p = correct / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # The interval holds p; at 0 or all correct, rounding alone could put an end past it.
+    return min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half))
 
 
 def fisher_greater(correct_a: int, total_a: int, correct_b: int, total_b: int) -> float:

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import textwrap
+import time
 from pathlib import Path
 
-from ..data.readers import read_qa, vocabulary
-from ..data.synthetic import generate
-from ..evaluation.probe import NothingToProbe, probe_file
-from ..evaluation.scoring import course_line, london_baseline
-from ..evaluation.stats import fisher_greater, wilson_interval
-from .runner import COMMON, Started, evaluate_run, run, write_result
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..data.readers import read_qa, vocabulary  # noqa: E402
+from ..data.synthetic import generate  # noqa: E402
+from ..evaluation.probe import NothingToProbe, probe_file  # noqa: E402
+from ..evaluation.report import read_metrics, save_figure  # noqa: E402
+from ..evaluation.scoring import course_line, london_baseline  # noqa: E402
+from ..evaluation.stats import fisher_greater, wilson_interval  # noqa: E402
+from .runner import COMMON, Started, evaluate_run, run, write_result  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -25,8 +33,22 @@ MODEL = {"n_embd": 128, "n_head": 4}
 """The demo's model: smaller than the course's, so that it stores facts in a few CPU minutes."""
 
 
-GENERATION = {"n_people": 200, "variants": 4, "train_share": 0.7, "full_names": True}
-"""The built-in corpus's defaults (`synthetic.generate`); a user's `data_dir` replaces them all."""
+GENERATION = {"n_people": 300, "variants": 4, "train_share": 1 / 3, "full_names": True}
+"""The built-in corpus's defaults (`synthetic.generate`); a user's `data_dir` replaces them all.
+300 people, a third with a train question and the rest dev: 200 dev people. The best of the
+designs measured at 200 dev people (results/demo_diagnostics/), with COMPACT biographies."""
+
+CURVE_POINTS = 6
+"""Mid-run dev scorings of the pretraining, for the figure's accuracy-against-minutes curve."""
+
+AFTER_PRETRAINING_MINUTES = 0.6
+"""What the demo does besides pretraining on the built-in corpus (generation, both finetunings,
+scoring four models and probing three, the mid-run scorings): 23 s of the 503 of the default
+8-minute demo on 2 AMD EPYC cores (results/demo.json)."""
+
+COMPACT = {"max_extras": 0, "late_share": 0.0}
+"""Each biography is the name and one sentence, the birth place early: the small model stores more
+people in the demo's minutes than with the default biographies' extra sentences."""
 
 
 def check_data_dir(data_dir: Path) -> None:
@@ -42,17 +64,19 @@ def check_data_dir(data_dir: Path) -> None:
 def make_corpus(
     data_dir: Path, n_people: int, variants: int, train_share: float, full_names: bool, seed: int
 ) -> None:
-    """The demo's synthetic corpus: train_share of the people with a train question, 20 % dev, a tenth
-    more never in the corpus (for `knowgpt report --unseen_file`), the rest test questions."""
+    """The demo's synthetic corpus: train_share of the people with a train question, the rest dev
+    questions, and a tenth more never in the corpus (for `knowgpt report --unseen_file`)."""
+    n_train = int(train_share * n_people)
     generate(
         data_dir,
         n_people=n_people,
-        n_train=int(train_share * n_people),
-        n_dev=int(0.2 * n_people),
+        n_train=n_train,
+        n_dev=n_people - n_train,
         n_unseen=n_people // 10,
         seed=seed,
         variants=variants,
         full_names=full_names,
+        **COMPACT,
     )
 
 
@@ -69,6 +93,35 @@ def dev_storage(model_dir: Path, data_dir: Path) -> dict:
         except NothingToProbe:
             result[key] = None
     return result
+
+
+def plot_demo(rows: dict[str, dict], curve: list[dict], path: Path, title: str) -> None:
+    """demo_results.png: each row's dev accuracy with its 95 % interval (left), and the pretrained
+    model's dev accuracy against pretraining minutes (right; `curve`: its mid-run evaluations)."""
+    fig, (bars, line) = plt.subplots(1, 2, figsize=(12, 4.5))
+    names = list(rows)
+    acc = [100 * rows[n]["accuracy"] for n in names]
+    low = [a - 100 * rows[n]["ci95"][0] for a, n in zip(acc, names, strict=True)]
+    high = [100 * rows[n]["ci95"][1] - a for a, n in zip(acc, names, strict=True)]
+    bars.bar(range(len(names)), acc, yerr=[low, high], capsize=6, color="tab:blue")
+    for i, (a, n) in enumerate(zip(acc, names, strict=True)):
+        bars.text(i, a + high[i] + 2, f"{a:.1f} %\n{rows[n]['correct']}/{rows[n]['total']}",
+                  ha="center", fontsize=9)  # fmt: skip
+    bars.set_xticks(range(len(names)), [textwrap.fill(n, 16) for n in names])
+    total = rows[names[-1]]["total"]
+    bars.set(ylabel="dev accuracy (%)", ylim=(0, 100), title=f"{total} dev people, 95 % intervals")
+    bars.grid(axis="y", alpha=0.3)
+    if curve:
+        line.plot([r["train_minutes"] for r in curve], [100 * r["dev_accuracy"] for r in curve],
+                  marker="o")  # fmt: skip
+    else:
+        line.text(0.5, 0.5, "no mid-run evaluations", ha="center", va="center",
+                  transform=line.transAxes)  # fmt: skip
+    line.set(xlabel="pretraining minutes", ylabel="dev accuracy, pretrained only (%)",
+             xlim=(0, None), ylim=(0, 100), title="the pretrained model on dev, as it trains")  # fmt: skip
+    line.grid(alpha=0.3)
+    fig.suptitle(title)
+    save_figure(fig, path)
 
 
 def run_demo(
@@ -92,11 +145,10 @@ def run_demo(
         data_dir: a corpus of your own in the course's layout (wiki.txt, birth_places_train.tsv,
             birth_dev.tsv) instead of generating one; checked before any training. The generation
             arguments (n_people, variants, train_share, full_names) then do not apply.
-        pretrain_minutes: training-time budget of the pretraining (8 minutes keep the demo under
-            10 on 2 CPU cores; results/demo_diagnostics compares runs of 5 and 8).
+        pretrain_minutes: training-time budget of the pretraining (8 minutes keep the demo, with
+            its 200 dev people scored ten times, under 10 on 2 CPU cores).
         finetune_epochs: epochs of both finetunings.
-        n_people: size of the synthetic corpus (train_share train questions, 20 % dev, the rest
-            test questions). 200 people are about what the small model stores in 8 CPU minutes.
+        n_people: size of the synthetic corpus (train_share train questions, the rest dev).
         variants: biographies per person (the same facts in other words and orders); Allen-Zhu & Li show
             that without such diversity a model memorises facts it cannot extract for new people.
         train_share: share of the people whose question is in the train file.
@@ -106,6 +158,15 @@ def run_demo(
         seed: seed of the corpus and of training.
     """
     started = Started()
+    eta = time.strftime(
+        "%H:%M", time.localtime(time.time() + 60 * (pretrain_minutes + AFTER_PRETRAINING_MINUTES))
+    )
+
+    def phase(k: int, what: str) -> None:
+        elapsed = (time.perf_counter() - started.clock) / 60
+        logger.info("demo %d/4: %s (%.1f min in; the demo should end about %s%s)", k, what,
+                    elapsed, eta, "" if generated else ", later for a larger corpus")  # fmt: skip
+
     out = Path(output_dir)
     generated = data_dir is None
     if generated:
@@ -115,24 +176,28 @@ def run_demo(
         data_dir = Path(data_dir)
         check_data_dir(data_dir)
     common = {"data_dir": data_dir, "seed": seed, **COMMON, **(MODEL if model is None else model)}
-    pretrained = run(
-        "pretrain", "demo", **common, output_dir=out / "pretrain",
-        attention_type=attention_type, max_minutes=pretrain_minutes,
+    dev = data_dir / "birth_dev.tsv"
+    phase(1, f"pretraining for {pretrain_minutes} min")
+    pretrained = run(  # scored on dev CURVE_POINTS times as it trains, outside its budget
+        "pretrain", "demo", **common, output_dir=out / "pretrain", attention_type=attention_type,
+        max_minutes=pretrain_minutes, eval_minutes=pretrain_minutes / CURVE_POINTS, eval_file=dev,
     )  # fmt: skip
+    phase(2, "finetuning the pretrained model")
     finetuned = run(
         "finetune", "demo", **common, output_dir=out / "finetune",
         pretrained_model=pretrained.output_dir, num_epochs=finetune_epochs,
     )  # fmt: skip
+    phase(3, "finetuning without pretraining")
     scratch = run(
         "finetune", "demo", **common, output_dir=out / "scratch",
         attention_type=attention_type, num_epochs=finetune_epochs,
     )  # fmt: skip
-    dev = data_dir / "birth_dev.tsv"
-    models = {  # pretraining alone never sees a question: it shows what finetuning adds
+    models = {  # pretraining sees the train questions mixed in, never a dev one
         "finetuned without pretraining": scratch,
         "pretrained, not finetuned": pretrained,
         "pretrained + finetuned": finetuned,
     }
+    phase(4, "scoring and probing the models on dev")
     rows = {"London baseline": london_baseline(dev)}
     for name, trained in models.items():
         rows[name] = evaluate_run(trained, dev, "dev_predictions.txt")
@@ -169,7 +234,13 @@ def run_demo(
         "pretrain_minutes": pre_info["train_minutes"],
         "pretrain_epochs": pre_info["epochs"],
         "finetune_epochs": finetune_epochs,
+        "pretrain_curve": [
+            {k: r[k] for k in ("train_minutes", "step", "dev_accuracy")}
+            for r in read_metrics(pretrained.output_dir / "metrics.jsonl")[1]
+        ],
     }
+
+    source = f"{n_people} synthetic people x {variants} biographies" if generated else data_dir
 
     def stored(v: dict | None) -> str:
         return f"{100 * v['storage']:.1f} % ({v['stored']}/{v['probed']})" if v else "-"
@@ -192,7 +263,7 @@ def run_demo(
         results,
         f"# knowgpt demo ({attention_type})\n\n{table}\n\nPretraining: {pre_info['train_minutes']} min "
         f"({pre_info['epochs']} epochs) on "
-        f"{f'{n_people} synthetic people x {variants} biographies' if generated else data_dir}; "
+        f"{source}; "
         f"finetuning {finetune_epochs} epochs. Pretrained + finetuned against finetuned without "
         f"pretraining: one-sided Fisher exact p = {results['p_value_pretraining_helps']:.3g}.\n\n"
         "Dev storage (`knowgpt probe`): dev people whose biography, cut before the birth place, the "
@@ -201,11 +272,14 @@ def run_demo(
         "weights, but the questions cannot reach them. 95 % intervals: Wilson.",
         started.provenance(),
     )
+    figure = out / "demo_results.png"
+    plot_demo(results["rows"], results["pretrain_curve"], figure,
+              f"knowgpt demo ({attention_type}): {source}")  # fmt: skip
     print(f"\n{table}\n")
     for name, v in rows.items():
         print(f"{name}: {course_line(v['correct'], v['total'])}")
     wall = results["provenance"]["wall_seconds"]
-    print(f"\nwall time {wall:.0f} s; results in {out / 'demo_results.md'}")
+    print(f"\nwall time {wall:.0f} s; results in {out / 'demo_results.md'}, figure {figure}")
     return results
 
 
