@@ -26,8 +26,8 @@ from hf_knowgpt.lab.runner import Started, write_result
 
 
 def biography_of(name: str, corpus: list[str]) -> str | None:
-    """The first corpus line that opens with the person's name."""
-    return next((line for line in corpus if line.startswith(name)), None)
+    """The first corpus line that opens with the person's name and a full stop."""
+    return next((line for line in corpus if line.startswith(name + ".")), None)
 
 
 @torch.no_grad()
@@ -42,8 +42,9 @@ def position_losses(model_dir: Path, texts: list[str], at: int) -> tuple[float, 
         ids = torch.tensor([tokenizer.encode_chars(text[: cfg.block_size])])
         logits = model(ids).logits[0, :-1].float()
         nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")
-        # nll[p] is the loss of the character at position p + 1, read from positions <= p
-        for part, chunk in enumerate((nll[: at - 1], nll[at - 1 :])):
+        # nll[p] is the loss of the prediction made at position p (of the character at p + 1);
+        # a Perceiver's position p < m reads every input <= p through its slots
+        for part, chunk in enumerate((nll[:at], nll[at:])):
             sums[part] += float(chunk.sum())
             counts[part] += chunk.numel()
     return sums[0] / counts[0], sums[1] / counts[1], m
@@ -70,6 +71,8 @@ def main() -> None:
         names = [q.removeprefix("Where was ").removesuffix(" born?") for q, _ in
                  read_qa(subset, tokenizer, require_answers=True)]  # fmt: skip
         texts = [b for b in (biography_of(n, corpus) for n in names) if b]
+        if not texts:
+            raise SystemExit(f"{qa_path}: no corpus line opens with a name of its first {a.n} people")
         for model_dir in a.models:
             before, after, m = position_losses(model_dir, texts, a.at)
             scored = evaluate_file(model_dir, subset, Path(tmp) / "predictions.txt")

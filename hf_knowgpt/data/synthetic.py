@@ -443,7 +443,7 @@ _ENDINGS = ("berg", "dale", "ez", "ini", "ova", "sen", "ski", "ton", "vic", "wic
 
 
 def _unique_surname(rng: random.Random, taken: list[str]) -> str:
-    """A made-up surname that is no other's prefix and has none as its prefix (nor a first name's)."""
+    """A made-up surname that is no drawn surname's prefix and has none of them as its prefix."""
     while True:
         sur = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 2)))
         sur = (sur + rng.choice(_ENDINGS)).capitalize()

@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument(
         "--train_share",
         type=float,
-        help=f"people with a train question (default {GENERATION['train_share']})",
+        help=f"people with a train question, the rest dev (default {GENERATION['train_share']:.3g})",
     )
     gen.add_argument(
         "--full_names",
