@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from hf_knowgpt.data.formats import asked_name
 from hf_knowgpt.data.readers import read_corpus, read_qa
 from hf_knowgpt.evaluation import load_model
 from hf_knowgpt.evaluation.scoring import evaluate_file
@@ -26,20 +27,24 @@ from hf_knowgpt.lab.runner import Started, write_result
 
 
 def biography_of(name: str, corpus: list[str]) -> str | None:
-    """The first corpus line that opens with the person's name and a full stop."""
-    return next((line for line in corpus if line.startswith(name + ".")), None)
+    """The first corpus line that opens with the name, not followed by a letter or digit (the
+    storage probe's rule, `evaluation.probe.storage_cases`)."""
+    return next(
+        (
+            doc
+            for doc in corpus
+            if doc.startswith(name) and not doc[len(name) : len(name) + 1].isalnum()
+        ),
+        None,
+    )
 
 
 @torch.no_grad()
-def position_losses(model_dir: Path, texts: list[str], at: int) -> tuple[float, float, int | None]:
-    """Mean next-character loss over `texts` before and from position `at`, and the model's m
-    (None for attention without a bottleneck)."""
-    model, tokenizer = load_model(model_dir)
-    cfg = model.config
-    m = cfg.bottleneck_dim if cfg.attention_type == "perceiver" else None
+def position_losses(model, tokenizer, texts: list[str], at: int) -> tuple[float, float]:
+    """Mean next-character loss of a loaded model over `texts`, before and from position `at`."""
     sums, counts = [0.0, 0.0], [0, 0]
     for text in texts:
-        ids = torch.tensor([tokenizer.encode_chars(text[: cfg.block_size])])
+        ids = torch.tensor([tokenizer.encode_chars(text[: model.config.block_size])])
         logits = model(ids).logits[0, :-1].float()
         nll = torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="none")
         # nll[p] is the loss of the prediction made at position p (of the character at p + 1);
@@ -47,7 +52,7 @@ def position_losses(model_dir: Path, texts: list[str], at: int) -> tuple[float, 
         for part, chunk in enumerate((nll[:at], nll[at:])):
             sums[part] += float(chunk.sum())
             counts[part] += chunk.numel()
-    return sums[0] / counts[0], sums[1] / counts[1], m
+    return sums[0] / counts[0], sums[1] / counts[1]
 
 
 def main() -> None:
@@ -62,20 +67,23 @@ def main() -> None:
     started = Started()
     corpus = read_corpus(a.data_dir / "wiki.txt")
     qa_path = a.data_dir / a.qa_file
-    lines = qa_path.read_text(encoding="utf-8").splitlines()[: a.n]
+    loaded = {model_dir: load_model(model_dir) for model_dir in a.models}
+    # the whole file read as the file it is, so that a bad line is named by its own file:line
+    pairs = read_qa(qa_path, loaded[a.models[0]][1], require_answers=True)[: a.n]
+    texts = [b for b in (biography_of(asked_name(q), corpus) for q, _ in pairs) if b]
+    if not texts:
+        raise SystemExit(f"{qa_path}: no corpus line opens with a name of its first {a.n} people")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         subset = Path(tmp) / a.qa_file
-        subset.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        first_model, tokenizer = load_model(a.models[0])
-        names = [q.removeprefix("Where was ").removesuffix(" born?") for q, _ in
-                 read_qa(subset, tokenizer, require_answers=True)]  # fmt: skip
-        texts = [b for b in (biography_of(n, corpus) for n in names) if b]
-        if not texts:
-            raise SystemExit(f"{qa_path}: no corpus line opens with a name of its first {a.n} people")
-        for model_dir in a.models:
-            before, after, m = position_losses(model_dir, texts, a.at)
-            scored = evaluate_file(model_dir, subset, Path(tmp) / "predictions.txt")
+        subset.write_text("".join(f"{q}\t{ans}\n" for q, ans in pairs), encoding="utf-8")
+        for model_dir, (model, tokenizer) in loaded.items():
+            cfg = model.config
+            m = cfg.bottleneck_dim if cfg.attention_type == "perceiver" else None
+            before, after = position_losses(model, tokenizer, texts, a.at)
+            scored = evaluate_file(
+                model, subset, Path(tmp) / "predictions.txt", tokenizer=tokenizer
+            )
             rows.append({
                 "model": str(model_dir), "m": m, "biographies": len(texts),
                 "loss_before": round(before, 3), "loss_from": round(after, 3),
