@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -50,7 +51,12 @@ def test_tiny_demo_writes_its_table(tmp_path, capsys):
     assert "| model | dev accuracy | correct | 95 % interval | dev storage: continues" in table
     assert "Fisher exact p =" in table
     assert "\nCommit: " in table and saved["provenance"]["wall_seconds"] > 0
-    assert "Correct:" in capsys.readouterr().out
+    printed = capsys.readouterr()
+    assert "Correct:" in printed.out
+    # One progress bar per phase, each labelled with the phase and the whole demo's end time.
+    for k, what in enumerate(["pretraining for 0.05 min", "finetuning the pretrained model",
+                              "finetuning without pretraining", "scoring and probing"], 1):  # fmt: skip
+        assert re.search(rf"demo {k}/4 {what}.* \(demo ends ~\d\d:\d\d\)", printed.err), k
 
 
 def test_error_bars_and_significance():

@@ -330,6 +330,28 @@ def test_demo_seeds_tabulates_each_seed_and_the_spread(tmp_path, hf_env):
     assert result["demo_arguments"]["n_people"] == 30 and out.with_suffix(".md").exists()
 
 
+def test_demo_transfer_runs_the_demo_on_each_generated_corpus(tmp_path, hf_env):
+    out = tmp_path / "transfer.json"
+    cmd = [sys.executable, str(SCRIPTS / "demo_transfer.py"), "--runs_dir", str(tmp_path / "runs"),
+           "--output", str(out), "--n_people", "30", "--pretrain_minutes", "0.02",
+           "--finetune_epochs", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    corpora = json.loads(out.read_text())["corpora"]
+    assert len(corpora) == 3
+    for i, (name, r) in enumerate(corpora.items()):
+        demo = json.loads((tmp_path / "runs" / f"corpus_{i}" / "demo_results.json").read_text())
+        assert demo["data_dir"] == str(tmp_path / "runs" / f"corpus_{i}_data")  # no generation step
+        assert r["rows"] == demo["rows"] and r["rows"]["pretrained + finetuned"]["total"] == 20
+        rows = r["rows"]
+        gain = rows["pretrained + finetuned"]["accuracy"] - rows["finetuned without pretraining"]["accuracy"]  # fmt: skip
+        assert r["gain_points"] == round(100 * gain, 1), name
+    wiki = [(tmp_path / "runs" / f"corpus_{i}_data" / "wiki.txt").read_text().splitlines()
+            for i in range(3)]  # fmt: skip
+    assert [len(w) for w in wiki] == [120, 60, 30]  # 4, 2 and 1 biographies per person
+    assert "Commit:" in out.with_suffix(".md").read_text()
+
+
 def test_perceiver_reach_splits_the_loss_where_the_slots_stop(
     tmp_path, hf_env, tiny_data_dir, monkeypatch
 ):

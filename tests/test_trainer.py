@@ -7,6 +7,7 @@ offline. Runs that must be killed or need several processes are subprocesses.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -29,6 +30,7 @@ from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
 from hf_knowgpt.training.args import parse_args
 from hf_knowgpt.training.checkpoints import latest_checkpoint
+from hf_knowgpt.training.optimizers import MuonAdamW
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.schedules import LRSchedule, cs224n_lr_mult
 from hf_knowgpt.training.trainer import build_loader, build_optimizer
@@ -223,6 +225,68 @@ def test_weight_decay_groups():
         build_optimizer(
             model, SimpleNamespace(**{**vars(parse_args("pretrain", [])[2]), "decay": "all"})
         )
+
+
+def test_muon_takes_the_hidden_matrices_adamw_the_rest_and_both_states_round_trip():
+    def tiny() -> KnowGPTForCausalLM:
+        torch.manual_seed(0)
+        return KnowGPTForCausalLM(
+            KnowGPTConfig(
+                vocab_size=20,
+                n_layer=2,
+                n_head=2,
+                n_embd=16,
+                embd_pdrop=0.0,
+                resid_pdrop=0.0,
+                attn_pdrop=0.0,
+            )
+        )
+
+    args = parse_args(
+        "pretrain", ["--optimizer", "muon", "--learning_rate", "0.01", "--decay", "linear"]
+    )[2]
+    model = tiny()
+    opt = build_optimizer(model, args)
+    assert isinstance(opt, MuonAdamW) and isinstance(opt.muon, torch.optim.Muon)
+    names = {id(p): n for n, p in model.named_parameters()}
+    muon = {names[id(p)] for g in opt.muon.param_groups for p in g["params"]}
+    adamw = {names[id(p)] for g in opt.adamw.param_groups for p in g["params"]}
+    assert muon == {n for n in names.values() if n.startswith("transformer.blocks.")
+                    and n.endswith(".weight") and ".ln" not in n}  # fmt: skip
+    assert adamw == set(names.values()) - muon
+    assert {"lm_head.weight", "transformer.tok_emb.weight", "transformer.pos_emb"} <= adamw
+    decayed = {names[id(p)] for g in opt.param_groups if g["weight_decay"] for p in g["params"]}
+    assert decayed == muon | {"lm_head.weight"}  # --decay linear, as with AdamW alone
+
+    batch = torch.randint(0, 20, (4, 12))
+
+    def step(model, opt) -> float:
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss.item()
+
+    losses = [step(model, opt) for _ in range(30)]
+    assert losses[-1] < 0.7 * losses[0], losses
+    for group in opt.param_groups:  # the schedule's way of setting the rate reaches both
+        group["lr"] = 0.002
+    assert {g["lr"] for g in opt.muon.param_groups + opt.adamw.param_groups} == {0.002}
+
+    saved = copy.deepcopy(opt.state_dict())  # a checkpoint's copy, not the live state tensors
+    assert set(saved) == {"muon", "adamw"} and saved["muon"]["state"]
+    twin = tiny()
+    twin.load_state_dict(model.state_dict())
+    twin_opt = build_optimizer(twin, args)
+    twin_opt.load_state_dict(saved)
+    step(model, opt), step(twin, twin_opt)
+    assert all(
+        torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters(), strict=True)
+    )
+    with pytest.raises(ValueError, match="not a MuonAdamW state"):
+        twin_opt.load_state_dict(torch.optim.AdamW(twin.parameters()).state_dict())
+    with pytest.raises(ValueError, match="--lora_rank trains its adapters with AdamW"):
+        parse_args("finetune", ["--optimizer", "muon", "--lora_rank", "4"])
 
 
 @pytest.mark.parametrize("shuffle", [False, True])
@@ -658,6 +722,29 @@ def test_lora_and_question_forms_refuse_what_they_cannot_do_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (out / "model").exists() and not (out / "checkpoints").exists()
+
+
+def test_a_muon_checkpoint_resumes_only_with_muon(tiny_data_dir, tmp_path, capsys, hf_env,
+                                                   reset_accelerate):  # fmt: skip
+    out = str(tmp_path / "pre")
+    base = ["pretrain", "--output_dir", out, *TINY, "--data_dir", str(tiny_data_dir),
+            "--save_steps", "1"]  # fmt: skip
+    assert main([*base, "--max_steps", "1", "--optimizer", "muon"]) == 0
+    capsys.readouterr()
+    assert main([*base, "--max_steps", "2", "--resume_from_checkpoint", "latest"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "differs in optimizer" in err[0], err
+    resumed = [
+        *base,
+        "--max_steps",
+        "2",
+        "--optimizer",
+        "muon",
+        "--resume_from_checkpoint",
+        "latest",
+    ]
+    assert main(resumed) == 0
+    assert json.loads((tmp_path / "pre" / "run_info.json").read_text())["steps"] == 2
 
 
 def test_a_lora_checkpoint_resumes_only_as_lora(

@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from ..data.readers import read_qa, vocabulary  # noqa: E402
 from ..data.synthetic import generate  # noqa: E402
@@ -158,14 +159,16 @@ def run_demo(
         seed: seed of the corpus and of training.
     """
     started = Started()
-    eta = time.strftime(
+    end = time.strftime(
         "%H:%M", time.localtime(time.time() + 60 * (pretrain_minutes + AFTER_PRETRAINING_MINUTES))
     )
 
-    def phase(k: int, what: str) -> None:
+    def phase(k: int, what: str) -> str:
+        """Log the phase's start; return its progress bar's label, which carries the demo's end."""
         elapsed = (time.perf_counter() - started.clock) / 60
         logger.info("demo %d/4: %s (%.1f min in; the demo should end about %s%s)", k, what,
-                    elapsed, eta, "" if generated else ", later for a larger corpus")  # fmt: skip
+                    elapsed, end, "" if generated else ", later for a larger corpus")  # fmt: skip
+        return f"demo {k}/4 {what} (demo ends ~{end}{'' if generated else '+'})"
 
     out = Path(output_dir)
     generated = data_dir is None
@@ -177,29 +180,29 @@ def run_demo(
         check_data_dir(data_dir)
     common = {"data_dir": data_dir, "seed": seed, **COMMON, **(MODEL if model is None else model)}
     dev = data_dir / "birth_dev.tsv"
-    phase(1, f"pretraining for {pretrain_minutes} min")
     pretrained = run(  # scored on dev CURVE_POINTS times as it trains, outside its budget
         "pretrain", "demo", **common, output_dir=out / "pretrain", attention_type=attention_type,
         max_minutes=pretrain_minutes, eval_minutes=pretrain_minutes / CURVE_POINTS, eval_file=dev,
+        progress_label=phase(1, f"pretraining for {pretrain_minutes} min"),
     )  # fmt: skip
-    phase(2, "finetuning the pretrained model")
     finetuned = run(
         "finetune", "demo", **common, output_dir=out / "finetune",
         pretrained_model=pretrained.output_dir, num_epochs=finetune_epochs,
+        progress_label=phase(2, "finetuning the pretrained model"),
     )  # fmt: skip
-    phase(3, "finetuning without pretraining")
     scratch = run(
         "finetune", "demo", **common, output_dir=out / "scratch",
         attention_type=attention_type, num_epochs=finetune_epochs,
+        progress_label=phase(3, "finetuning without pretraining"),
     )  # fmt: skip
     models = {  # pretraining sees the train questions mixed in, never a dev one
         "finetuned without pretraining": scratch,
         "pretrained, not finetuned": pretrained,
         "pretrained + finetuned": finetuned,
     }
-    phase(4, "scoring and probing the models on dev")
     rows = {"London baseline": london_baseline(dev)}
-    for name, trained in models.items():
+    label = phase(4, "scoring and probing the models on dev")
+    for name, trained in tqdm(models.items(), desc=label, dynamic_ncols=True):
         rows[name] = evaluate_run(trained, dev, "dev_predictions.txt")
         rows[name].update(dev_storage(trained.model_dir, data_dir))
     pre_info = pretrained.run_info

@@ -17,6 +17,7 @@ from typing import Literal
 from transformers import HfArgumentParser
 
 from ..data.formats import QUESTION_FORMS
+from .optimizers import OPTIMIZERS
 from .recipes import RECIPES
 from .schedules import SCHEDULES
 
@@ -24,6 +25,7 @@ Job = Literal["pretrain", "finetune"]
 AttentionType = Literal["vanilla", "synthesizer", "perceiver"]
 RecipeName = Literal[tuple(RECIPES)]
 ScheduleName = Literal[SCHEDULES]
+OptimizerName = Literal[OPTIMIZERS]
 
 
 @dataclass
@@ -149,6 +151,13 @@ class TrainArguments:
     warmup_tokens: int = 512 * 20
     warmup_steps: int = 0
     weight_decay: float = 0.1
+    optimizer: OptimizerName = field(
+        default="adamw",
+        metadata={
+            "help": "adamw, or muon: torch.optim.Muon on every Linear weight but the output "
+            "layer's, AdamW on the rest, one learning rate for both (training/optimizers.py)"
+        },
+    )
     decay: Literal["linear", "course"] = field(
         default="linear",
         metadata={
@@ -206,6 +215,10 @@ class TrainArguments:
         metadata={"help": "'latest' (the run directory's newest checkpoint) or a checkpoint path"},
     )
     report_to: Literal["tensorboard", "none"] = "tensorboard"
+    progress_label: str | None = field(
+        default=None,
+        metadata={"help": "the progress bar's label (default: job and attention type)"},
+    )
     compile: bool = field(default=False, metadata={"help": "torch.compile the model"})
     threads: int | None = field(
         default=None, metadata={"help": "torch intra-op threads (default: all cores)"}
@@ -239,6 +252,8 @@ class TrainArguments:
             raise ValueError(
                 "--lora_rank trains adapters and keeps every weight as loaded; drop --freeze"
             )
+        if self.lora_rank and self.optimizer != "adamw":
+            raise ValueError("--lora_rank trains its adapters with AdamW; drop --optimizer")
         if self.lora_alpha is not None and not (self.lora_rank and self.lora_alpha > 0):
             raise ValueError("--lora_alpha needs --lora_rank and must be positive")
         if self.lora_rank and self.lora_alpha is None:

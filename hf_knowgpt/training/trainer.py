@@ -56,6 +56,7 @@ from .checkpoints import (
     save_checkpoint,
     truncate_metrics,
 )
+from .optimizers import hidden_matrices, make_optimizer
 from .schedules import LRSchedule
 
 logger = logging.getLogger(__name__)
@@ -177,11 +178,12 @@ def with_lora(model, args: TrainArguments):
     return get_peft_model(model, config)
 
 
-def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
-    """AdamW with weight decay on Linear weights only (`decay="linear"`), or on every parameter but
-    the biases (`decay="course"`: the CS224N trainer's groups, whose `"LayerNorm.weight"` pattern
-    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f). `--freeze`'s weights are left out,
-    and a LoRA model (`with_lora`) trains its adapters only."""
+def build_optimizer(model, args: TrainArguments) -> torch.optim.Optimizer:
+    """AdamW (or Muon on the hidden matrices and AdamW on the rest: `optimizers.make_optimizer`)
+    with weight decay on Linear weights only (`decay="linear"`), or on every parameter but the
+    biases (`decay="course"`: the CS224N trainer's groups, whose `"LayerNorm.weight"` pattern
+    matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f). `--freeze`'s weights are left
+    out, and a LoRA model (`with_lora`) trains its adapters only."""
     if args.decay not in ("linear", "course"):
         raise ValueError(f"decay must be 'linear' or 'course', got {args.decay!r}")
     if not args.lora_rank:  # peft has already made only the adapters trainable
@@ -196,12 +198,16 @@ def build_optimizer(model, args: TrainArguments) -> torch.optim.AdamW:
             f"{name}.weight" for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)
         }
     groups = [
-        {"params": [p for n, p in params.items() if n in decay], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in params.items() if n not in decay], "weight_decay": 0.0},
+        {
+            "params": {n: p for n, p in params.items() if n in decay},
+            "weight_decay": args.weight_decay,
+        },
+        {"params": {n: p for n, p in params.items() if n not in decay}, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(
-        groups, lr=args.learning_rate, betas=(args.adam_beta1, args.adam_beta2)
-    )
+    return make_optimizer(
+        args.optimizer, groups, hidden_matrices(model), args.learning_rate,
+        (args.adam_beta1, args.adam_beta2),
+    )  # fmt: skip
 
 
 def build_loader(
@@ -307,6 +313,8 @@ def _signature(
         trains["freeze"] = args.freeze
     if args.lora_rank:
         trains["lora"] = {"rank": args.lora_rank, "alpha": args.lora_alpha}
+    if args.optimizer != "adamw":
+        trains["optimizer"] = args.optimizer
     model = (
         "attention_type",
         "vocab_size",
@@ -561,7 +569,7 @@ def _loop(run: _Run, stop_requested: threading.Event) -> None:
     bar = tqdm(
         total=run.total_steps,
         initial=state["step"],
-        desc=f"{run.job} ({run.run_info['attention_type']})",
+        desc=run.args.progress_label or f"{run.job} ({run.run_info['attention_type']})",
         disable=not acc.is_local_main_process,
         dynamic_ncols=True,
     )
