@@ -4,6 +4,10 @@ It pretrains on synthetic biographies, finetunes on birth-place questions with a
 pretraining, evaluates both on people the finetuning never saw, and prints the table.
 `--data_dir DIR` runs the same pipeline, recipe and defaults on a corpus of your own in the course's
 layout (no generation step), checked before any training.
+
+What makes a small model answer new people within minutes (RESULTS.md): several compact biographies
+per person, the train questions mixed into pretraining, salient span masking on the name's sentence,
+and Muon on the hidden matrices (at the same 8 minutes, seed 1 went from 37.0 % with AdamW to 75.5 %).
 """
 
 from __future__ import annotations
