@@ -218,6 +218,18 @@ def cpu_has_native_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
     return False
 
 
+def bf16_is_native(device) -> bool:
+    """Whether `device` multiplies bf16 in hardware: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX. Elsewhere bf16 is emulated, slower than fp32: a fast-path training step 20x
+    slower under bf16 autocast, Muon's bf16 Newton–Schulz 27x (2 AMD EPYC cores without AVX512)."""
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_native_bf16()
+
+
 def provenance(
     wall_seconds: float | None = None, command: list[str] | None = None, commit: str | None = None
 ) -> dict:

@@ -38,33 +38,83 @@ def example_batches(
     return [rows[i * batch_size : (i + 1) * batch_size] for i in range(n_batches)]
 
 
+def train_step(model, opt, collate, rows, device, bf16: bool = False) -> torch.Tensor:
+    """One AdamW training step on `rows` (collation included: packing has to pay for itself); returns
+    the labels. Ends with `loss.item()`, a synchronisation on a GPU, as the trainer's per-step log does."""
+    batch = collate(rows)
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        loss = model(**batch).loss
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    loss.item()
+    return batch["labels"]
+
+
+def _optimizer(model, eager: bool):
+    model.config._attn_implementation = "eager" if eager else "sdpa"
+    model.train()
+    return torch.optim.AdamW(model.parameters(), lr=6e-3, betas=(0.9, 0.95), weight_decay=0.1)
+
+
 def time_steps(model, batches, collate, eager: bool, bf16: bool = False) -> dict:
     """Seconds and useful tokens of one AdamW training step per batch (the first batch is a warm-up).
 
-    The model's device is used; on a GPU each step ends with a synchronisation, as the trainer's
-    per-step `loss.item()` does. `bf16`: the forward under bf16 autocast, as `--mixed_precision bf16`
+    The model's device is used. `bf16`: the forward under bf16 autocast, as `--mixed_precision bf16`
     runs it (weights, gradients and optimizer stay fp32).
     """
-    model.config._attn_implementation = "eager" if eager else "sdpa"
-    model.train()
+    opt = _optimizer(model, eager)
     device = next(model.parameters()).device
-    opt = torch.optim.AdamW(model.parameters(), lr=6e-3, betas=(0.9, 0.95), weight_decay=0.1)
     seconds = useful = 0.0
     for i, rows in enumerate(batches):
         start = time.perf_counter()
-        batch = collate(rows)  # collation is part of the step: packing has to pay for itself
-        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = model(**batch).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        loss.item()
+        labels = train_step(model, opt, collate, rows, device, bf16)
         if i > 0:
             seconds += time.perf_counter() - start
-            useful += count_targets(batch["labels"])
+            useful += count_targets(labels)
     return {"seconds": seconds, "useful_tokens": int(useful), "tokens_per_s": useful / seconds}
+
+
+MATRIX_PRODUCTS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def matrix_product_bound(model, batches, collate, eager: bool) -> dict:
+    """The matrix products alone of one CPU training step (the second batch, after a warm-up on the
+    first), timed by torch.profiler: their seconds, GFLOP/s and the useful tokens/s the step would reach
+    if everything else took no time. No fp32 step with these products can beat that rate on this CPU
+    with this BLAS; SDPA's fused kernels are not counted, so the bound is an upper bound either way."""
+    opt = _optimizer(model, eager)
+    device = next(model.parameters()).device
+    train_step(model, opt, collate, batches[0], device)
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    with torch.profiler.profile(activities=activities, with_flops=True) as prof:
+        labels = train_step(model, opt, collate, batches[1], device)
+    ops = [e for e in prof.key_averages() if e.key in MATRIX_PRODUCTS]
+    seconds = sum(e.self_cpu_time_total for e in ops) / 1e6
+    return {
+        "seconds": seconds,
+        "gflops_per_s": sum(e.flops for e in ops) / seconds / 1e9,
+        "tokens_per_s": count_targets(labels) / seconds,
+    }
+
+
+def _bound_text(r: dict) -> str:
+    b = r["matrix_products"]
+    if b is None:
+        return ""
+    return (
+        f"   [bound, matrix products alone: {b['tokens_per_s']:.0f} tok/s, {r['speedup_bound']:.2f}x, "
+        f"{b['gflops_per_s']:.0f} GFLOP/s]"
+    )
+
+
+def _bound_cell(r: dict) -> str:
+    b = r.get("matrix_products")
+    if b is None:
+        return "not measured"
+    return f"{b['tokens_per_s']:.0f} ({r['speedup_bound']:.2f}x, {b['gflops_per_s']:.0f} GFLOP/s)"
 
 
 def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: str = "cpu") -> dict:
@@ -81,6 +131,10 @@ def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: st
         else PackedCollator(model.config.block_size)
     )
     fast = time_steps(model, batches, fast_collate, eager=False)
+    model.load_state_dict(init)
+    bound = (
+        matrix_product_bound(model, batches, fast_collate, eager=False) if device == "cpu" else None
+    )
     # The same step in bf16 autocast (`--mixed_precision bf16`): the same loss and examples, bf16
     # matrix products; reported beside the fp32 speedup, never as it.
     model.load_state_dict(init)
@@ -94,6 +148,9 @@ def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: st
         "course": course,
         "fast": fast,
         "speedup": fast["tokens_per_s"] / course["tokens_per_s"],
+        # The most the fast path could reach here: its matrix products alone (CPU only).
+        "matrix_products": bound,
+        "speedup_bound": bound and bound["tokens_per_s"] / course["tokens_per_s"],
         "fast_bf16": fast_bf16,
         "speedup_bf16": fast_bf16["tokens_per_s"] / course["tokens_per_s"],
         "fast_no_attn_dropout": no_attn_dropout,
@@ -133,7 +190,7 @@ def main() -> None:
             f"fast path {r['fast']['tokens_per_s']:8.0f} useful tok/s   ({r['speedup']:.2f}x)   "
             f"[bf16 autocast: {r['fast_bf16']['tokens_per_s']:.0f} tok/s, {r['speedup_bf16']:.2f}x]   "
             f"[attention dropout off: {r['fast_no_attn_dropout']['tokens_per_s']:.0f} tok/s, "
-            f"{r['speedup_no_attn_dropout']:.2f}x]",
+            f"{r['speedup_no_attn_dropout']:.2f}x]{_bound_text(r)}",
             flush=True,
         )
     payload = {
@@ -147,16 +204,22 @@ def main() -> None:
     rows = "\n".join(
         f"| {v} | {r['course']['tokens_per_s']:.0f} | {r['fast']['tokens_per_s']:.0f} | {r['speedup']:.2f}x "
         f"| {r['fast_bf16']['tokens_per_s']:.0f} ({r['speedup_bf16']:.2f}x) "
-        f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}x) |"
+        f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}x) "
+        f"| {_bound_cell(r)} |"
         for v, r in results.items()
     )
     markdown = (
         "# Training throughput (useful = non-PAD target tokens per second)\n\n"
         "| variant | course-style step | fast path (same mathematics) | speedup | fast path in bf16 "
-        "autocast | fast path, attention dropout off (not the course's mathematics) |\n"
-        "|---|---|---|---|---|---|\n"
+        "autocast | fast path, attention dropout off (not the course's mathematics) "
+        "| bound: the fast path's matrix products alone |\n"
+        "|---|---|---|---|---|---|---|\n"
         f"{rows}\n\n{a.steps} timed steps of {a.batch_size} span-corruption examples from `{corpus.name}` per mode "
-        f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads."
+        f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads. The bound is "
+        "the useful tokens/s of one fast-path step if everything but its fp32 matrix products "
+        "(mm, addmm, bmm, timed by torch.profiler) took no time: no fp32 fast path with the same "
+        "mathematics beats it on this CPU with this BLAS, so a speedup above the bound's needs fewer "
+        "FLOPs or lower precision."
     )
     write_result(a.output, payload, markdown, started.provenance())
     if "vanilla" in results:

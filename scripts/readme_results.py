@@ -106,14 +106,15 @@ def throughput_section(name: str = "throughput.json", title: str | None = None) 
     rows = [
         f"| {v} | {r['course']['tokens_per_s']:.0f} | {r['fast']['tokens_per_s']:.0f} | {r['speedup']:.2f}× "
         f"| {_bf16_cell(r)} "
-        f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}×) |"
+        f"| {r['fast_no_attn_dropout']['tokens_per_s']:.0f} ({r['speedup_no_attn_dropout']:.2f}×) "
+        f"| {_bound_cell(r)} |"
         for v, r in d["results"].items()
     ]
     return _table(
         title
         or "**Training throughput** (useful = non-PAD target tokens/s; `scripts/bench_throughput.py`)",
         "variant | course-style step | fast path, same mathematics | speedup | fast path, bf16 autocast "
-        "| attention dropout off",
+        "| attention dropout off | bound: fast path's fp32 matrix products alone",
         rows,
         d["provenance"],
         f"results/{name}",
@@ -125,6 +126,15 @@ def _bf16_cell(r: dict) -> str:
     if "fast_bf16" not in r:
         return "not measured"
     return f"{r['fast_bf16']['tokens_per_s']:.0f} ({r['speedup_bf16']:.2f}×)"
+
+
+def _bound_cell(r: dict) -> str:
+    """The most the fast path could reach on that CPU: its matrix products alone (older results and
+    GPU runs have none)."""
+    b = r.get("matrix_products")
+    if b is None:
+        return "not measured"
+    return f"{b['tokens_per_s']:.0f} ({r['speedup_bound']:.2f}×, {b['gflops_per_s']:.0f} GFLOP/s)"
 
 
 def time_to_accuracy_section() -> list[str]:

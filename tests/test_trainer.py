@@ -28,9 +28,10 @@ from transformers import AutoModelForCausalLM
 
 from hf_knowgpt import KnowGPTConfig, KnowGPTForCausalLM, KnowGPTTokenizer
 from hf_knowgpt.cli import main
+from hf_knowgpt.training import optimizers
 from hf_knowgpt.training.args import parse_args
 from hf_knowgpt.training.checkpoints import latest_checkpoint
-from hf_knowgpt.training.optimizers import MuonAdamW
+from hf_knowgpt.training.optimizers import Muon, MuonAdamW
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.schedules import LRSchedule, cs224n_lr_mult
 from hf_knowgpt.training.trainer import build_loader, build_optimizer
@@ -287,6 +288,50 @@ def test_muon_takes_the_hidden_matrices_adamw_the_rest_and_both_states_round_tri
         twin_opt.load_state_dict(torch.optim.AdamW(twin.parameters()).state_dict())
     with pytest.raises(ValueError, match="--lora_rank trains its adapters with AdamW"):
         parse_args("finetune", ["--optimizer", "muon", "--lora_rank", "4"])
+
+
+def test_muon_is_torchs_step_and_runs_its_iterations_in_fp32_where_bf16_is_emulated(monkeypatch):
+    torch.manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(48, 16)), torch.nn.Parameter(torch.randn(16, 40))]
+    ours_bf16, ours_fp32 = copy.deepcopy(params), copy.deepcopy(params)
+    kw = {"lr": 0.02, "weight_decay": 0.1, "adjust_lr_fn": "match_rms_adamw"}
+    torchs = torch.optim.Muon(params, **kw)
+    bf16 = Muon(ours_bf16, **kw)
+    fp32 = Muon(ours_fp32, ns_dtype=torch.float32, **kw)
+    for _ in range(3):
+        grads = [torch.randn_like(p) for p in params]
+        for group in (params, ours_bf16, ours_fp32):
+            for p, g in zip(group, grads, strict=True):
+                p.grad = g.clone()
+        torchs.step()
+        bf16.step_in(torch.bfloat16)  # the loop `step` runs in fp32, here in torch's dtype
+        fp32.step()
+    assert all(torch.equal(a, b) for a, b in zip(params, ours_bf16, strict=True))
+    # fp32 iterations: the same update up to bf16's rounding, which differs
+    for a, b in zip(params, ours_fp32, strict=True):
+        assert not torch.equal(a, b) and torch.allclose(a, b, rtol=0, atol=2e-3)
+    assert fp32.state_dict()["state"].keys() == torchs.state_dict()["state"].keys()
+    fp32.load_state_dict(torchs.state_dict())  # either resumes the other's checkpoint
+
+    monkeypatch.setattr(optimizers, "bf16_is_native", lambda device: False)
+    assert optimizers.newton_schulz_dtype("cpu") == torch.float32
+    monkeypatch.setattr(optimizers, "bf16_is_native", lambda device: True)
+    assert optimizers.newton_schulz_dtype("cpu") == torch.bfloat16
+    with pytest.raises(ValueError, match="match_rms_adamw"):
+        Muon(params, lr=0.02)
+
+
+def test_mixed_precision_auto_is_bf16_only_where_the_device_multiplies_it(monkeypatch):
+    from hf_knowgpt.training import trainer
+
+    monkeypatch.setattr(trainer, "bf16_is_native", lambda device: False)
+    assert trainer._mixed_precision("auto") == "no"
+    monkeypatch.setattr(trainer, "bf16_is_native", lambda device: True)
+    assert trainer._mixed_precision("auto") == "bf16"
+    assert [trainer._mixed_precision(c) for c in ("no", "bf16", None)] == ["no", "bf16", None]
+    # no recipe asks for bf16 outright: on a CPU that emulates it, that is up to 20x slower
+    stages = [stage for recipe in RECIPES.values() for stage in recipe.values()]
+    assert {s.get("mixed_precision") for s in stages} <= {None, "no", "auto"}
 
 
 @pytest.mark.parametrize("shuffle", [False, True])

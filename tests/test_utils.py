@@ -99,3 +99,12 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path, flags, native):
     info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n")
     assert cpu_has_native_bf16(info) is native
     assert cpu_has_native_bf16(tmp_path / "missing") is False  # no /proc: assume emulated
+
+
+def test_bf16_is_native_on_a_cpu_follows_its_flags(monkeypatch):
+    from hf_knowgpt import utils
+
+    for native in (True, False):
+        monkeypatch.setattr(utils, "cpu_has_native_bf16", lambda native=native: native)
+        assert utils.bf16_is_native("cpu") is native
+    assert utils.bf16_is_native("meta") is False

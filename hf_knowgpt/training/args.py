@@ -195,8 +195,12 @@ class TrainArguments:
     packing: bool | None = field(
         default=None, metadata={"help": "pad-free packed batches (same loss, faster)"}
     )
-    mixed_precision: Literal["no", "bf16", "fp16"] | None = field(
-        default=None, metadata={"help": "default: the launcher's (fp16 needs a GPU)"}
+    mixed_precision: Literal["no", "bf16", "fp16", "auto"] | None = field(
+        default=None,
+        metadata={
+            "help": "default: the launcher's (fp16 needs a GPU); auto: bf16 where the device multiplies "
+            "bf16 in hardware (a GPU that supports it, a CPU with AVX512-BF16 or AMX), else no"
+        },
     )
     seed: int = 0
     save_steps: int = field(

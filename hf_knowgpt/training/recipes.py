@@ -41,13 +41,14 @@ _MIXED_PRETRAIN = dict(
 
 
 # Two CPU cores, two hours: the course's pretraining, its cosine fitted to a 110-minute budget (no
-# second rise), no dropout, a short warmup, bf16 autocast (1.7x the fp32 steps on a CPU with
-# AVX512-BF16 or AMX; results/throughput.md); the finetuning at lr 1.5e-4, the best of an LR scan
+# second rise), no dropout, a short warmup, bf16 autocast where the CPU has AVX512-BF16 or AMX
+# (1.7x the fp32 steps there, 0.05x where bf16 is emulated: `--mixed_precision auto`;
+# results/throughput.md); the finetuning at lr 1.5e-4, the best of an LR scan
 # (1e-4 to 6e-4: 17.8-20.2 %) on the released pretrained model, among 13 finetunings that scatter
 # 15-21 % (results/extraction/cpu2h_release2*). The released models/knowgpt-vanilla-cpu2h-*.
 _CPU2H: dict[str, dict] = {
     "pretrain": dict(_COURSE_PRETRAIN, packing=True, lr_schedule="cosine", max_minutes=110,
-                     dropout=0.0, warmup_steps=100, mixed_precision="bf16"),
+                     dropout=0.0, warmup_steps=100, mixed_precision="auto"),
     "finetune": {**_finetune("cs224n", packing=True, **_COURSE_TRAINER)["finetune"],
                  "learning_rate": 1.5e-4},
     "finetune_scratch": _finetune("cs224n", packing=True, **_COURSE_TRAINER)["finetune_scratch"],
@@ -79,8 +80,8 @@ RECIPES: dict[str, dict[str, dict]] = {
                 **_finetune("cosine", packing=True)},
     # The demo: a few CPU minutes on synthetic biographies. Salient span masking on each biography's
     # start (where the name is), one sentence-shuffled copy, no dropout; the train questions mixed in,
-    # each in five phrasings (dev never); bf16 autocast (25.5 epochs in 6 minutes against 20.5 in
-    # fp32 on an AMD EPYC with AVX512-BF16); a smaller model (see demo.py). At 200 dev people this beat
+    # each in five phrasings (dev never); bf16 autocast where it is native (25.5 epochs in 6 minutes
+    # against 20.5 in fp32 on an AMD EPYC with AVX512-BF16), fp32 elsewhere; a smaller model (see demo.py). At 200 dev people this beat
     # the course's span corruption, plain LM, more train people, other batch sizes and unique
     # surnames (results/demo_diagnostics/). Muon on the hidden matrices: seed 1's demo from 37.0 %
     # (AdamW) to 75.5 % at the same 8 minutes, 43 epochs against 51 (RESULTS.md).
@@ -88,7 +89,7 @@ RECIPES: dict[str, dict[str, dict]] = {
         "pretrain": dict(
             num_epochs=1000, batch_size=32, learning_rate=3e-3, lr_schedule="cosine", packing=True,
             objective="span", salient_spans=1.0, window="prefix", augment=1, dropout=0.0,
-            warmup_steps=50, mix_qa=True, qa_repeats=1, question_forms=5, mixed_precision="bf16",
+            warmup_steps=50, mix_qa=True, qa_repeats=1, question_forms=5, mixed_precision="auto",
             optimizer="muon",
         ),
         # lr 1.5e-4, as cpu2h's: on the demo's pretrained models of 6 and 8.5 minutes, 6e-4 took them

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -42,7 +42,7 @@ from ..model.tokenization_knowgpt import KnowGPTTokenizer
 from ..utils import (
     atomic_directory,
     atomic_write_json,
-    cpu_has_native_bf16,
+    bf16_is_native,
     git_commit,
     provenance,
     refuse_overwriting_inputs,
@@ -56,7 +56,7 @@ from .checkpoints import (
     save_checkpoint,
     truncate_metrics,
 )
-from .optimizers import hidden_matrices, make_optimizer
+from .optimizers import hidden_matrices, make_optimizer, newton_schulz_dtype
 from .schedules import LRSchedule
 
 logger = logging.getLogger(__name__)
@@ -178,12 +178,15 @@ def with_lora(model, args: TrainArguments):
     return get_peft_model(model, config)
 
 
-def build_optimizer(model, args: TrainArguments) -> torch.optim.Optimizer:
+def build_optimizer(
+    model, args: TrainArguments, device: torch.device | str = "cpu"
+) -> torch.optim.Optimizer:
     """AdamW (or Muon on the hidden matrices and AdamW on the rest: `optimizers.make_optimizer`)
     with weight decay on Linear weights only (`decay="linear"`), or on every parameter but the
     biases (`decay="course"`: the CS224N trainer's groups, whose `"LayerNorm.weight"` pattern
     matches none of its GPT's LayerNorms, named ln1, ln2 and ln_f). `--freeze`'s weights are left
-    out, and a LoRA model (`with_lora`) trains its adapters only."""
+    out, and a LoRA model (`with_lora`) trains its adapters only. `device`: where it trains (Muon's
+    Newton–Schulz dtype)."""
     if args.decay not in ("linear", "course"):
         raise ValueError(f"decay must be 'linear' or 'course', got {args.decay!r}")
     if not args.lora_rank:  # peft has already made only the adapters trainable
@@ -206,7 +209,7 @@ def build_optimizer(model, args: TrainArguments) -> torch.optim.Optimizer:
     ]
     return make_optimizer(
         args.optimizer, groups, hidden_matrices(model), args.learning_rate,
-        (args.adam_beta1, args.adam_beta2),
+        (args.adam_beta1, args.adam_beta2), device,
     )  # fmt: skip
 
 
@@ -412,11 +415,18 @@ def train(
     return out
 
 
+def _mixed_precision(choice: str | None) -> str | None:
+    """`--mixed_precision`, with "auto" resolved: bf16 where the device multiplies it in hardware."""
+    if choice != "auto":
+        return choice
+    return "bf16" if bf16_is_native(PartialState().device) else "no"
+
+
 def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None) -> _Run:
     """Build and check everything (data, model, optimizer, schedule) before touching the run directory."""
     accelerator = Accelerator(
         gradient_accumulation_steps=args.gradient_accumulation_steps,
-        mixed_precision=args.mixed_precision,
+        mixed_precision=_mixed_precision(args.mixed_precision),
         log_with=None if args.report_to == "none" else args.report_to,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True),
@@ -424,10 +434,9 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         # accelerate accepts it and runs fp32 (no autocast, no scaler) while reporting "fp16".
         raise ValueError("--mixed_precision fp16 does nothing on a CPU; use bf16 or no")
-    if accelerator.mixed_precision == "bf16" and accelerator.device.type == "cpu":
-        if not cpu_has_native_bf16():
-            logger.warning("this CPU has no AVX512-BF16 or AMX: bf16 autocast may train slower "
-                           "than fp32 (--mixed_precision no)")  # fmt: skip
+    if accelerator.mixed_precision == "bf16" and not bf16_is_native(accelerator.device):
+        logger.warning("this device emulates bf16 (a CPU without AVX512-BF16 or AMX): bf16 autocast "
+                       "trains slower than fp32, up to 20x (--mixed_precision auto or no)")  # fmt: skip
     if args.lora_rank and (job != "finetune" or not model_args.pretrained_model):
         raise ValueError("--lora_rank adapts a pretrained model: finetune with --pretrained_model")
     if data_args.question_forms > 1 and job == "pretrain" and not data_args.mix_qa:
@@ -471,7 +480,7 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
     n_parameters = sum(p.numel() for p in model.parameters())  # the saved model's (LoRA is merged)
     if args.lora_rank:
         model = with_lora(model, args)
-    optimizer = build_optimizer(model, args)
+    optimizer = build_optimizer(model, args, accelerator.device)
     steps_per_epoch = math.ceil(
         len(loader) / args.gradient_accumulation_steps / accelerator.num_processes
     )
@@ -521,6 +530,11 @@ def _setup(job, model_args, data_args, args, out: Path, resume_from: Path | None
         "packing": args.packing,
         "num_processes": accelerator.num_processes,
         "mixed_precision": accelerator.mixed_precision,
+        "muon_newton_schulz": (
+            str(newton_schulz_dtype(accelerator.device)).removeprefix("torch.")
+            if args.optimizer == "muon"
+            else None
+        ),
         "parameters": n_parameters,
         "trainable_parameters": sum(
             p.numel() for group in optimizer.param_groups for p in group["params"]
