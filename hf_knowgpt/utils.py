@@ -14,6 +14,10 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _umask() -> int:
@@ -193,7 +197,8 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str:
 
 
 def machine_description() -> str:
-    """CPU model, core count and accelerator, in one line."""
+    """CPU model (and whether it multiplies bf16 in hardware, which the recipes' precision follows),
+    core count and accelerator, in one line."""
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -204,7 +209,8 @@ def machine_description() -> str:
                 break
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {cores} CPU cores, {gpu}, torch {torch.__version__}"
+    bf16 = "bf16 native" if cpu_has_native_bf16() else "bf16 emulated"
+    return f"{cpu} ({bf16}), {cores} CPU cores, {gpu}, torch {torch.__version__}"
 
 
 def cpu_has_native_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
@@ -218,7 +224,7 @@ def cpu_has_native_bf16(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> bool:
     return False
 
 
-def bf16_is_native(device) -> bool:
+def bf16_is_native(device: torch.device | str) -> bool:
     """Whether `device` multiplies bf16 in hardware: a CUDA GPU that supports it, or a CPU with
     AVX512-BF16 or AMX. Elsewhere bf16 is emulated, slower than fp32: a fast-path training step 20x
     slower under bf16 autocast, Muon's bf16 Newton–Schulz 27x (2 AMD EPYC cores without AVX512)."""
