@@ -19,7 +19,7 @@ from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.trainer import build_dataset, resolve_data_files
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from bench_throughput import example_batches  # noqa: E402
+from bench_throughput import example_batches, matrix_product_bound, time_steps  # noqa: E402
 from reproduce_cs224n import _budget, _write  # noqa: E402
 
 
@@ -156,3 +156,16 @@ def test_recipe_finetuning_data_holds_no_dev_or_test_question(cs224n_dir, tok, r
         }
         train_questions = {q for q, _ in read_qa(cs224n_dir / "birth_places_train.tsv")}
         assert not {q for q, _ in rows} & (held_out - train_questions)
+
+
+def test_the_matrix_product_bound_is_above_the_step_it_bounds(cs224n_dir, tok):
+    """bench_throughput's bound: the tokens/s of one step's matrix products alone, never below the rate
+    of the whole step, at a believable GFLOP/s."""
+    batches = example_batches(cs224n_dir / "wiki.txt", tok, 3, 16, 128, seed=0)
+    torch.manual_seed(0)
+    model = KnowGPTForCausalLM(KnowGPTConfig(vocab_size=len(tok), n_layer=2, n_head=2, n_embd=64))
+    collate = PackedCollator(model.config.block_size)
+    step = time_steps(model, batches, collate, eager=False)
+    bound = matrix_product_bound(model, batches, collate, eager=False)
+    assert bound["seconds"] > 0 and 0.1 < bound["gflops_per_s"] < 10_000
+    assert bound["tokens_per_s"] > step["tokens_per_s"]
