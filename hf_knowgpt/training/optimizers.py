@@ -7,8 +7,8 @@ for LLM Training"): its updates get AdamW's RMS, so one learning rate and one we
 and the schedule sets them as it does for AdamW alone.
 
 Where bf16 matrix products are emulated (a CPU without AVX512-BF16 or AMX), `torch.optim.Muon`'s
-Newton–Schulz iterations, which it runs in bf16, cost 27x their fp32 time (9.2 s against 0.34 s per
-step of the course's model on 2 AMD EPYC cores without AVX512): there `Muon` runs the same iterations
+Newton–Schulz iterations, which it runs in bf16, cost 70x their fp32 time (8.4 s against 0.12 s per
+step of the course's model on 2 AMD EPYC cores without AVX512; scripts/bench_newton_schulz.py): there `Muon` runs the same iterations
 in fp32, and everywhere else it is torch's own step.
 
 Why a small class and not two optimizers: the trainer, its schedule, `accelerate`'s `prepare` and

@@ -81,9 +81,9 @@ RECIPES: dict[str, dict[str, dict]] = {
     # The demo: a few CPU minutes on synthetic biographies. Salient span masking on each biography's
     # start (where the name is), one sentence-shuffled copy, no dropout; the train questions mixed in,
     # each in five phrasings (dev never); bf16 autocast where it is native (25.5 epochs in 6 minutes
-    # against 20.5 in fp32 on an AMD EPYC with AVX512-BF16), fp32 elsewhere; a smaller model (see demo.py). At 200 dev people this beat
-    # the course's span corruption, plain LM, more train people, other batch sizes and unique
-    # surnames (results/demo_diagnostics/). Muon on the hidden matrices: seed 1's demo from 37.0 %
+    # against 20.5 in fp32 on an AMD EPYC with AVX512-BF16), fp32 elsewhere; a smaller model (see
+    # demo.py). At 200 dev people this beat the course's span corruption, plain LM, more train
+    # people, other batch sizes and unique surnames (results/demo_diagnostics/). Muon on the hidden matrices: seed 1's demo from 37.0 %
     # (AdamW) to 75.5 % at the same 8 minutes, 43 epochs against 51 (RESULTS.md).
     "demo": {
         "pretrain": dict(
