@@ -4,7 +4,8 @@
         --finetune_run runs/cpu2h_ft --data_dir ../shared/data/cs224n --hardware "2 CPU cores, AMD EPYC"
 
 `--pretrain_run models/NAME-pretrained` releases a new finetuning of the released pretrained model and
-leaves that folder as it is.
+leaves that folder as it is. `--finetuned_only` ships NAME-finetuned alone (its card still gives the
+pretraining run), where models/ has no room for both.
 
 Each run is exported (`knowgpt export`: weights, config with the full auto_map, code, tokenizer, card);
 the finetuned folder is then evaluated on dev with `knowgpt evaluate`'s code, and that number, London
@@ -83,6 +84,8 @@ def main() -> None:
                    help="the recipe to list the pair under (default: the finetuning run's); both "
                    "runs must have been trained with its arguments")  # fmt: skip
     p.add_argument("--note", default="", help="a line added to both cards")
+    p.add_argument("--finetuned_only", action="store_true",
+                   help="release NAME-finetuned alone (no NAME-pretrained folder or index entry)")  # fmt: skip
     p.add_argument("--models_dir", type=Path, default=ROOT / "models")
     p.add_argument("--results_dir", type=Path, default=ROOT / "results" / "releases")
     a = p.parse_args()
@@ -98,14 +101,15 @@ def main() -> None:
     # --pretrain_run models/NAME-pretrained: a new finetuning of the released pretrained model, which
     # stays exactly as released (folder and card).
     keep_pretrained = a.pretrain_run.resolve() == pre.resolve()
-    if not keep_pretrained:
+    ship_pretrained = not keep_pretrained and not a.finetuned_only
+    if ship_pretrained:
         export(a.pretrain_run, pre, overwrite=True)
     export(a.finetune_run, fine, overwrite=True)
     dev_file = a.data_dir / "birth_dev.tsv"
     dev = evaluate_file(fine, dev_file, None)
     dev["london"] = london_baseline(dev_file)["accuracy"]
     cards = [(fine, facts, dev)]
-    if not keep_pretrained:
+    if ship_pretrained:
         cards.append((pre, {"pretraining": facts["pretraining"]}, None))
     for folder, stage_facts, stage_dev in cards:
         card = folder / "README.md"
@@ -118,13 +122,16 @@ def main() -> None:
                if e["name"] not in (pre.name, fine.name)]  # fmt: skip
     common = {"attention_type": json.loads((fine / "config.json").read_text())["attention_type"],
               "recipe": recipe, "hardware": a.hardware}  # fmt: skip
+    if not a.finetuned_only:
+        entries.append({"name": pre.name, "stage": "pretrained", **common,
+                        "training_minutes": facts["pretraining"]["train_minutes"]})  # fmt: skip
     entries += [
-        {"name": pre.name, "stage": "pretrained", **common, "training_minutes": facts["pretraining"]["train_minutes"]},
         {"name": fine.name, "stage": "finetuned", **common, "training_minutes": minutes,
          "dev_accuracy": dev["accuracy"], "dev_correct": dev["correct"], "dev_total": dev["total"]},
     ]  # fmt: skip
     atomic_write_json(models / "index.json", entries)
-    record = {"name": a.name, "folders": [pre.name, fine.name], "runs": facts, "hardware": a.hardware,
+    folders = [fine.name] if a.finetuned_only else [pre.name, fine.name]
+    record = {"name": a.name, "folders": folders, "runs": facts, "hardware": a.hardware,
               "training_minutes": minutes, "dev": {k: dev[k] for k in ("accuracy", "correct", "total", "london")}}  # fmt: skip
     write_result(a.results_dir / a.name, record, None, started.provenance())
     print(f"{fine.name}: dev {100 * dev['accuracy']:.1f} % ({dev['correct']}/{dev['total']}), "

@@ -409,17 +409,20 @@ def test_packed_collator_keeps_examples_and_targets(mixed_rows):
     )
 
 
-def test_packed_collator_is_first_fit_in_order():
+def test_packed_collator_is_first_fit_longest_first():
     rows = [
-        {"input_ids": [7] * n + [0] * (10 - n), "labels": [7] * n + [-100] * (10 - n)}
-        for n in (6, 6, 3, 4, 1)
+        {"input_ids": [n] * n + [0] * (10 - n), "labels": [n] * n + [-100] * (10 - n)}
+        for n in (3, 3, 7, 7)
     ]
-    batch = PackedCollator(10)(rows)
-    assert batch["position_ids"].tolist() == [
-        [0, 1, 2, 3, 4, 5, 0, 1, 2, 0],
-        [0, 1, 2, 3, 4, 5, 0, 1, 2, 3],
+    batch = PackedCollator(10)(rows)  # first fit in order would need three rows: 3+3, 7, 7
+    assert batch["input_ids"].tolist() == [[7] * 7 + [3] * 3] * 2
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 5, 6, 0, 1, 2]] * 2
+    assert batch["labels"].tolist() == [[-100] + [7] * 6 + [-100, 3, 3]] * 2
+    rows[0] = {"input_ids": [1] + [0] * 9, "labels": [1] + [-100] * 9}
+    batch = PackedCollator(10)(rows)  # a row's PAD tail after its examples, whatever their order
+    assert batch["position_ids"].tolist() == [[0, 1, 2, 3, 4, 5, 6, 0, 1, 2]] + [
+        [0, 1, 2, 3, 4, 5, 6, 0, 0, 1]
     ]
-    assert batch["labels"].tolist()[0] == [-100, 7, 7, 7, 7, 7, -100, 7, 7, -100]
     with pytest.raises(ValueError, match="exceeds block_size"):
         PackedCollator(5)(rows)
 

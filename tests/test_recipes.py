@@ -51,6 +51,45 @@ def test_fast_path_loss_equals_course_style_loss(cs224n_dir, tok, attention_type
     )  # summed over ~2,000 targets
 
 
+@pytest.mark.parametrize("attention_type", ["vanilla", "synthesizer"])
+def test_fast_path_with_attention_dropout_is_the_course_mathematics(
+    cs224n_dir, tok, attention_type, monkeypatch
+):
+    """With attention dropout on, the CPU fast path splits the queries in halves (the first half never
+    sees the later keys). With dropout made the identity, its loss and gradients are the course's."""
+    torch.manual_seed(0)
+    config = KnowGPTConfig(
+        vocab_size=len(tok), n_layer=2, n_head=4, n_embd=64, attention_type=attention_type
+    )
+    config.embd_pdrop = config.resid_pdrop = 0.0
+    model = KnowGPTForCausalLM(config).train()
+    shapes = []
+
+    def identity_dropout(x, p=0.5, training=True, inplace=False):
+        if p > 0:  # the attention probabilities (the residual and embedding dropouts are at 0)
+            shapes.append(tuple(x.shape[-2:]))
+        return x
+
+    monkeypatch.setattr(torch.nn.functional, "dropout", identity_dropout)
+    (rows,) = example_batches(cs224n_dir / "wiki.txt", tok, 1, 32, 128, seed=0)
+
+    def loss_and_grads(collate, implementation):
+        model.zero_grad()
+        model.config._attn_implementation = implementation
+        loss = model(**collate(rows), num_items_in_batch=1).loss
+        loss.backward()
+        return loss.detach(), [q.grad.clone() for q in model.parameters()]
+
+    course = loss_and_grads(PaddedCollator(), "eager")
+    assert set(shapes) == {(128, 128)}
+    shapes.clear()
+    fast = loss_and_grads(PackedCollator(128), "sdpa")
+    assert set(shapes) == {(64, 64), (64, 128)}  # the halves ran
+    torch.testing.assert_close(fast[0], course[0], rtol=1e-5, atol=1e-3)
+    for got, want in zip(fast[1], course[1], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
 def _held_out_names(cs224n_dir) -> set[str]:
     """The dev and test people who are not also (namesakes) train people."""
     names = {

@@ -249,10 +249,12 @@ def test_release_indexes_both_stages_and_can_keep_the_released_pretrained_model(
         assert main(["finetune", "--output_dir", str(tmp_path / ft), *tiny, *flags]) == 0
     models, results = tmp_path / "models", tmp_path / "results"
 
-    def release(pretrain_run: Path, finetune_run: Path, *extra: str) -> subprocess.CompletedProcess:
+    def release(
+        pretrain_run: Path, finetune_run: Path, *extra: str, models_dir: Path = models
+    ) -> subprocess.CompletedProcess:
         cmd = [sys.executable, str(SCRIPTS / "release.py"), "--name", "tiny", "--pretrain_run",
                str(pretrain_run), "--finetune_run", str(finetune_run), "--data_dir", str(tiny_data_dir),
-               "--hardware", "2 CPU cores, test", "--models_dir", str(models), "--results_dir", str(results),
+               "--hardware", "2 CPU cores, test", "--models_dir", str(models_dir), "--results_dir", str(results),
                *extra]  # fmt: skip
         proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0 or extra, proc.stderr[-2000:]
@@ -294,6 +296,12 @@ def test_release_indexes_both_stages_and_can_keep_the_released_pretrained_model(
     )
     assert _folder_bytes(models / "tiny-finetuned") == before
     assert json.loads((models / "index.json").read_text()) == again
+    # --finetuned_only: the finetuned folder and its entry alone, its card naming the pretraining.
+    solo = tmp_path / "solo"
+    release(tmp_path / "pre", tmp_path / "ft", "--finetuned_only", models_dir=solo)
+    assert sorted(p.name for p in solo.iterdir()) == ["index.json", "tiny-finetuned"]
+    assert [e["stage"] for e in json.loads((solo / "index.json").read_text())] == ["finetuned"]
+    assert "| pretraining |" in (solo / "tiny-finetuned" / "README.md").read_text()
 
 
 def test_demo_ablation_passes_its_flags_to_the_pretraining(tmp_path, hf_env):

@@ -52,22 +52,45 @@ def _reject_unused(kwargs: dict) -> None:
         raise TypeError(f"KnowGPT's forward does not support the argument(s) {', '.join(unused)}")
 
 
-def attend(q, k, v, mask, *, dropout_p: float, scale: float | None, eager: bool) -> torch.Tensor:
-    """Masked softmax attention. mask: bool (B, 1, T, S), True = may attend; None = causal (T == S) or T == 1."""
-    T = q.size(-2)
-    # On CPU, SDPA with dropout falls back to a kernel ~15x slower than the explicit form below.
-    eager = eager or (dropout_p > 0 and q.device.type == "cpu")
-    if not eager:
-        return F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            dropout_p=dropout_p,
-            is_causal=mask is None and T > 1,
-            scale=scale,
+def attend(
+    q, k, v, mask, *, dropout_p: float, scale: float | None, eager: bool, causal: bool = False
+) -> torch.Tensor:
+    """Masked softmax attention. mask: bool (B, 1, T, S), True = may attend; None = causal (T == S) or T == 1.
+
+    causal: the mask never lets a query see a later key (self-attention), so with T == S the first half
+    of the queries needs only the first half of the keys.
+    """
+    T, S = q.size(-2), k.size(-2)
+    if eager:
+        return _explicit_attention(q, k, v, mask, dropout_p, scale)
+    if dropout_p > 0 and q.device.type == "cpu":
+        # On CPU, SDPA with dropout falls back to a kernel ~15x slower than the explicit form, which
+        # skips the first half-queries' later keys: a quarter of the scores (softmax, dropout mask and
+        # products) never made, all of them masked out. Same mathematics (tests/test_modeling.py).
+        if not (causal and T == S and T > 1):
+            return _explicit_attention(q, k, v, mask, dropout_p, scale)
+        if mask is None:
+            mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()[None, None]
+        h = T // 2
+        first = _explicit_attention(
+            q[..., :h, :], k[..., :h, :], v[..., :h, :], mask[..., :h, :h], dropout_p, scale
         )
-    # The course's explicit form: scores, masked_fill, softmax, dropout, weighted sum.
+        second = _explicit_attention(q[..., h:, :], k, v, mask[..., h:, :], dropout_p, scale)
+        return torch.cat([first, second], dim=-2)
+    return F.scaled_dot_product_attention(
+        q,
+        k,
+        v,
+        attn_mask=mask,
+        dropout_p=dropout_p,
+        is_causal=mask is None and T > 1,
+        scale=scale,
+    )
+
+
+def _explicit_attention(q, k, v, mask, dropout_p: float, scale: float | None) -> torch.Tensor:
+    """The course's explicit form: scores, masked_fill, softmax, dropout, weighted sum."""
+    T = q.size(-2)
     scores = (q @ k.transpose(-2, -1)) * (
         scale if scale is not None else 1.0 / math.sqrt(q.size(-1))
     )
@@ -111,6 +134,7 @@ class VanillaSelfAttention(nn.Module):
             dropout_p=self.config.attn_pdrop if self.training else 0.0,
             scale=None,
             eager=self.config._attn_implementation == "eager",
+            causal=True,
         )
         return self.resid_drop(self.proj(_merge_heads(y)))
 
@@ -153,6 +177,7 @@ class SynthesizerSelfAttention(nn.Module):
             dropout_p=self.config.attn_pdrop if self.training else 0.0,
             scale=1.0,
             eager=self.config._attn_implementation == "eager",
+            causal=True,
         )
         return self.resid_drop(self.proj(_merge_heads(y)))
 
