@@ -401,3 +401,41 @@ def test_perceiver_reach_splits_the_loss_where_the_slots_stop(
     rows = json.loads(out.read_text())["rows"]
     assert [r["m"] for r in rows] == [8, None] and all(r["questions"] == 40 for r in rows)
     assert all(r["biographies"] > 0 and r["loss_before"] > 0 for r in rows)
+
+
+def test_score_run_pair_scores_both_runs_with_their_provenance(
+    tmp_path, hf_env, tiny_data_dir, reset_accelerate
+):
+    from conftest import SYNTHETIC_DIR
+
+    from hf_knowgpt.cli import main
+    from hf_knowgpt.data.formats import asked_name
+
+    # Dev people with a biography in wiki.txt, so that both storage probes have cases.
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data_dir, data)
+    wiki = (data / "wiki.txt").read_text()
+    names, chars = {line.split(".")[0] for line in wiki.splitlines()}, set(wiki) | {"\t"}
+    pairs = [line for f in ("birth_places_train.tsv", "birth_dev.tsv")
+             for line in (SYNTHETIC_DIR / f).read_text().splitlines()
+             if asked_name(line.split("\t")[0]) in names and len(line) < 64 and set(line) <= chars]  # fmt: skip
+    (data / "birth_dev.tsv").write_text("\n".join(pairs) + "\n", encoding="utf-8")
+    tiny = ["--n_layer", "1", "--n_embd", "16", "--n_head", "2", "--block_size", "64",
+            "--batch_size", "8", "--report_to", "none", "--max_steps", "2", "--data_dir", str(data)]  # fmt: skip
+    assert main(["pretrain", "--output_dir", str(tmp_path / "pre"), *tiny]) == 0
+    ft = ["--pretrained_model", str(tmp_path / "pre")]
+    assert main(["finetune", "--output_dir", str(tmp_path / "ft"), *tiny, *ft]) == 0
+    out = tmp_path / "result"
+    cmd = [sys.executable, str(SCRIPTS / "score_run_pair.py"), "--pretrain_run", str(tmp_path / "pre"),
+           "--finetune_run", str(tmp_path / "ft"), "--data_dir", str(data), "--output", str(out),
+           "--what", "a tiny pair"]  # fmt: skip
+    proc = subprocess.run(cmd, env=hf_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(out.with_suffix(".json").read_text())
+    for stage in ("pretrained", "finetuned"):
+        s = record[stage]
+        assert s["dev"]["total"] == len(pairs) and s["storage"]["total"] > 0
+        assert s["cloze_storage"]["total"] > 0 and s["run"]["steps"] == 2
+        assert s["run"]["git_commit"] and s["run"]["train_minutes"] is not None
+    assert record["provenance"]["command"].startswith("score_run_pair.py")
+    assert "# a tiny pair" in out.with_suffix(".md").read_text()
