@@ -18,17 +18,24 @@ from pathlib import Path
 from hf_knowgpt.evaluation.probe import probe_file
 from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
 from hf_knowgpt.evaluation.stats import interval, share, wilson_interval
+from hf_knowgpt.hub.publish import locate_run
 from hf_knowgpt.lab.runner import Started, write_result
 
 RUN_FACTS = ("recipe", "train_minutes", "steps", "epochs", "mixed_precision", "muon_newton_schulz")
+MODEL_FACTS = ("attention_type", "bottleneck_dim", "n_layer", "n_embd", "n_head", "block_size")
 
 
 def run_facts(run: Path) -> dict:
-    info = json.loads((run / "run_info.json").read_text(encoding="utf-8"))
+    model_dir, run_dir = locate_run(run)
+    if run_dir is None:
+        raise SystemExit(f"{run}: not a training run (no run_info.json)")
+    info = json.loads((run_dir / "run_info.json").read_text(encoding="utf-8"))
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     prov = info["provenance"]
     return {
         **{k: info.get(k) for k in RUN_FACTS},
         **{k: prov[k] for k in ("command", "git_commit", "machine", "date")},
+        "model": {k: config.get(k) for k in MODEL_FACTS},
     }
 
 

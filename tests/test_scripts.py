@@ -437,5 +437,8 @@ def test_score_run_pair_scores_both_runs_with_their_provenance(
         assert s["dev"]["total"] == len(pairs) and s["storage"]["total"] > 0
         assert s["cloze_storage"]["total"] > 0 and s["run"]["steps"] == 2
         assert s["run"]["git_commit"] and s["run"]["train_minutes"] is not None
+        assert (
+            s["run"]["model"]["attention_type"] == "vanilla" and s["run"]["model"]["n_embd"] == 16
+        )
     assert record["provenance"]["command"].startswith("score_run_pair.py")
     assert "# a tiny pair" in out.with_suffix(".md").read_text()
