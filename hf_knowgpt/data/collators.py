@@ -47,7 +47,8 @@ class TrimmedCollator:
 
 
 class PackedCollator:
-    """Pad-free batches: examples without their PAD tail packed first-fit into rows of block_size.
+    """Pad-free batches: examples without their PAD tail packed into rows of block_size (first fit,
+    longest first).
 
     The first label of every example is -100 (the shifted loss must not predict across a
     boundary; in the padded row it was never a target either). A row's PAD tail is its own
