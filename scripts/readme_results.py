@@ -371,7 +371,7 @@ def _best_cpu() -> tuple[float, str, str]:
     ):  # released models (scripts/release.py)
         d = json.loads(path.read_text(encoding="utf-8"))
         if "dev" in d and "CPU" in d["hardware"]:
-            what = f"released `models/{d['folders'][1]}`, {d['training_minutes']:g} min, {d['hardware']}"
+            what = f"released `models/{d['folders'][-1]}`, {d['training_minutes']:g} min, {d['hardware']}"
             found.append((d["dev"]["accuracy"], what, str(path.relative_to(ROOT))))
     course = _load("cs224n.json")
     if course is not None and "no GPU" in course["provenance"]["machine"]:

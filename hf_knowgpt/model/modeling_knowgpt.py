@@ -64,9 +64,10 @@ def attend(
     if eager:
         return _explicit_attention(q, k, v, mask, dropout_p, scale)
     if dropout_p > 0 and q.device.type == "cpu":
-        # On CPU, SDPA with dropout falls back to a kernel ~15x slower than the explicit form, which
-        # skips the first half-queries' later keys: a quarter of the scores (softmax, dropout mask and
-        # products) never made, all of them masked out. Same mathematics (tests/test_modeling.py).
+        # On CPU, SDPA with dropout falls back to a kernel ~15x slower than the explicit form. Run
+        # that form in two halves: the first half of the queries never scores the second half of
+        # the keys (a quarter of the scores, all masked: no product, softmax or dropout mask).
+        # Same mathematics (tests/test_recipes.py).
         if not (causal and T == S and T > 1):
             return _explicit_attention(q, k, v, mask, dropout_p, scale)
         if mask is None:
