@@ -22,19 +22,11 @@ from pathlib import Path
 from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
 from hf_knowgpt.hub.publish import export
 from hf_knowgpt.hub.released import read_index
-from hf_knowgpt.lab.runner import Started, write_result
+from hf_knowgpt.lab.runner import Run, Started, write_result
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.utils import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _run_facts(run: Path) -> dict:
-    info = json.loads((run / "run_info.json").read_text(encoding="utf-8"))
-    prov = info["provenance"]
-    return {"recipe": info["recipe"], "train_minutes": info["train_minutes"], "steps": info["steps"],
-            "epochs": info["epochs"], "command": prov["command"], "git_commit": prov["git_commit"],
-            "machine": prov["machine"], "date": prov["date"]}  # fmt: skip
 
 
 def _check_recipe(recipe: str, runs: dict[str, Path]) -> None:
@@ -91,7 +83,8 @@ def main() -> None:
     a = p.parse_args()
     started = Started()
     models = a.models_dir
-    facts = {"pretraining": _run_facts(a.pretrain_run), "finetuning": _run_facts(a.finetune_run)}
+    facts = {"pretraining": Run.load(a.pretrain_run).facts(),
+             "finetuning": Run.load(a.finetune_run).facts()}  # fmt: skip
     # The named recipe of the pair: the finetuning run's unless given (the pretraining may predate it).
     recipe = a.recipe or facts["finetuning"]["recipe"]
     if a.recipe:

@@ -15,13 +15,12 @@ import argparse
 import json
 from pathlib import Path
 
-from hf_knowgpt.evaluation.probe import probe_file
 from hf_knowgpt.evaluation.scoring import evaluate_file, london_baseline
 from hf_knowgpt.evaluation.stats import interval, share, wilson_interval
 from hf_knowgpt.hub.publish import locate_run
-from hf_knowgpt.lab.runner import Started, write_result
+from hf_knowgpt.lab.demo import dev_storage
+from hf_knowgpt.lab.runner import Run, Started, write_result
 
-RUN_FACTS = ("recipe", "train_minutes", "steps", "epochs", "mixed_precision", "muon_newton_schulz")
 MODEL_FACTS = ("attention_type", "bottleneck_dim", "n_layer", "n_embd", "n_head", "block_size")
 
 
@@ -29,12 +28,11 @@ def run_facts(run: Path) -> dict:
     model_dir, run_dir = locate_run(run)
     if run_dir is None:
         raise SystemExit(f"{run}: not a training run (no run_info.json)")
-    info = json.loads((run_dir / "run_info.json").read_text(encoding="utf-8"))
+    loaded = Run.load(run_dir)
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    prov = info["provenance"]
     return {
-        **{k: info.get(k) for k in RUN_FACTS},
-        **{k: prov[k] for k in ("command", "git_commit", "machine", "date")},
+        **loaded.facts(),
+        **{k: loaded.run_info.get(k) for k in ("mixed_precision", "muon_newton_schulz")},
         "model": {k: config.get(k) for k in MODEL_FACTS},
     }
 
@@ -42,19 +40,24 @@ def run_facts(run: Path) -> dict:
 def score_model(run: Path, data_dir: Path) -> dict:
     dev = evaluate_file(run, data_dir / "birth_dev.tsv")
     dev["ci95"] = list(wilson_interval(dev["correct"], dev["total"]))
-    probes = {}
-    for key, cloze in (("storage", False), ("cloze_storage", True)):
-        r = probe_file(run, data_dir / "wiki.txt", data_dir / "birth_dev.tsv", cloze=cloze)
-        probes[key] = {"accuracy": r["storage"], "correct": r["stored"], "total": r["probed"]}
     keep = ("accuracy", "correct", "total", "ci95", "course_line")
-    return {"dev": {k: dev[k] for k in keep}, **probes}
+    return {"dev": {k: dev[k] for k in keep}, **dev_storage(Path(run), data_dir)}
+
+
+def _stored(r: dict | None) -> str:
+    """A storage probe's share, as `share` writes an accuracy (`-` where nothing could be probed)."""
+    return (
+        "-"
+        if r is None
+        else share({"accuracy": r["storage"], "correct": r["stored"], "total": r["probed"]})
+    )
 
 
 def markdown(what: str, stages: dict[str, dict], london: dict) -> str:
     rows = [
         f"| {stage} | {s['run']['train_minutes']} min, {s['run']['steps']} steps | "
-        f"**{share(s['dev'])}** ({interval(s['dev'])}) | {share(s['storage'])} | "
-        f"{share(s['cloze_storage'])} |"
+        f"**{share(s['dev'])}** ({interval(s['dev'])}) | {_stored(s['storage'])} | "
+        f"{_stored(s['cloze_storage'])} |"
         for stage, s in stages.items()
     ]
     commands = [f"{stage.capitalize()}: `{s['run']['command']}`  " for stage, s in stages.items()]
@@ -92,8 +95,8 @@ def main() -> None:
     payload = {"what": a.what, **stages, "london": london}
     write_result(a.output, payload, markdown(a.what, stages, london), started.provenance())
     for stage, s in stages.items():
-        print(f"{stage}: dev {share(s['dev'])}, continues {share(s['storage'])}, "
-              f"fills in {share(s['cloze_storage'])}")  # fmt: skip
+        print(f"{stage}: dev {share(s['dev'])}, continues {_stored(s['storage'])}, "
+              f"fills in {_stored(s['cloze_storage'])}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -434,8 +434,8 @@ def test_score_run_pair_scores_both_runs_with_their_provenance(
     record = json.loads(out.with_suffix(".json").read_text())
     for stage in ("pretrained", "finetuned"):
         s = record[stage]
-        assert s["dev"]["total"] == len(pairs) and s["storage"]["total"] > 0
-        assert s["cloze_storage"]["total"] > 0 and s["run"]["steps"] == 2
+        assert s["dev"]["total"] == len(pairs) and s["storage"]["probed"] > 0
+        assert s["cloze_storage"]["probed"] > 0 and s["run"]["steps"] == 2
         assert s["run"]["git_commit"] and s["run"]["train_minutes"] is not None
         assert (
             s["run"]["model"]["attention_type"] == "vanilla" and s["run"]["model"]["n_embd"] == 16

@@ -42,6 +42,15 @@ class Run:
         info = json.loads((output_dir / "run_info.json").read_text(encoding="utf-8"))
         return cls(output_dir, info)
 
+    def facts(self) -> dict:
+        """What a result file or model card cites of the run: its recipe, minutes, steps and epochs,
+        and the command, commit, machine and date that produced it."""
+        prov = self.run_info["provenance"]
+        return {
+            **{k: self.run_info[k] for k in ("recipe", "train_minutes", "steps", "epochs")},
+            **{k: prov[k] for k in ("command", "git_commit", "machine", "date")},
+        }
+
 
 def run(job: Job, recipe: str, **overrides) -> Run:
     """Train `job` with the recipe's preset, the overrides winning.
