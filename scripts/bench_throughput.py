@@ -110,6 +110,12 @@ def _bound_text(r: dict) -> str:
     )
 
 
+def _round_text(results: dict) -> str:
+    return "; ".join(
+        f"{v} " + ", ".join(f"{x:.2f}x" for x in r["round_speedups"]) for v, r in results.items()
+    )
+
+
 def _bound_cell(r: dict) -> str:
     b = r.get("matrix_products")
     if b is None:
@@ -117,20 +123,34 @@ def _bound_cell(r: dict) -> str:
     return f"{b['tokens_per_s']:.0f} ({r['speedup_bound']:.2f}x, {b['gflops_per_s']:.0f} GFLOP/s)"
 
 
-def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: str = "cpu") -> dict:
+def _summed(runs: list[dict]) -> dict:
+    seconds = sum(r["seconds"] for r in runs)
+    useful = sum(r["useful_tokens"] for r in runs)
+    return {"seconds": seconds, "useful_tokens": useful, "tokens_per_s": useful / seconds}
+
+
+def bench_variant(
+    attention_type: str, tokenizer, batches, seed: int, device: str = "cpu", rounds: int = 1
+) -> dict:
+    """The course-style step and the fast path over `rounds` alternating rounds (their speedup is that
+    of the sums; each round's is kept too), then the fast path's other modes once."""
     torch.manual_seed(seed)
     model = KnowGPTForCausalLM(
         KnowGPTConfig(vocab_size=len(tokenizer), attention_type=attention_type)
     ).to(device)
     init = {k: v.clone() for k, v in model.state_dict().items()}
-    course = time_steps(model, batches, PaddedCollator(), eager=True)
-    model.load_state_dict(init)
     fast_collate = (
         TrimmedCollator()
         if attention_type == "perceiver"
         else PackedCollator(model.config.block_size)
     )
-    fast = time_steps(model, batches, fast_collate, eager=False)
+    course_runs, fast_runs = [], []
+    for _ in range(rounds):  # alternating, so that a busy machine slows both alike
+        model.load_state_dict(init)
+        course_runs.append(time_steps(model, batches, PaddedCollator(), eager=True))
+        model.load_state_dict(init)
+        fast_runs.append(time_steps(model, batches, fast_collate, eager=False))
+    course, fast = _summed(course_runs), _summed(fast_runs)
     model.load_state_dict(init)
     bound = (
         matrix_product_bound(model, batches, fast_collate, eager=False) if device == "cpu" else None
@@ -148,6 +168,10 @@ def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: st
         "course": course,
         "fast": fast,
         "speedup": fast["tokens_per_s"] / course["tokens_per_s"],
+        "round_speedups": [
+            f["tokens_per_s"] / c["tokens_per_s"]
+            for c, f in zip(course_runs, fast_runs, strict=True)
+        ],
         # The most the fast path could reach here: its matrix products alone (CPU only).
         "matrix_products": bound,
         "speedup_bound": bound and bound["tokens_per_s"] / course["tokens_per_s"],
@@ -161,6 +185,13 @@ def bench_variant(attention_type: str, tokenizer, batches, seed: int, device: st
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=3, help="timed steps per mode (plus one warm-up)")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="alternating rounds of the course-style step and the fast path (a busy machine's noise "
+        "then falls on both)",
+    )
     p.add_argument("--batch_size", type=int, default=128)
     p.add_argument("--variants", default="vanilla,synthesizer,perceiver")
     p.add_argument(
@@ -184,7 +215,9 @@ def main() -> None:
     batches = example_batches(corpus, tokenizer, a.steps + 1, a.batch_size, 128, a.seed)
     results = {}
     for variant in a.variants.split(","):
-        r = results[variant] = bench_variant(variant, tokenizer, batches, a.seed, a.device)
+        r = results[variant] = bench_variant(
+            variant, tokenizer, batches, a.seed, a.device, a.rounds
+        )
         print(
             f"{variant:12s} course-style {r['course']['tokens_per_s']:8.0f} useful tok/s   "
             f"fast path {r['fast']['tokens_per_s']:8.0f} useful tok/s   ({r['speedup']:.2f}x)   "
@@ -196,6 +229,7 @@ def main() -> None:
     payload = {
         "results": results,
         "steps": a.steps,
+        "rounds": a.rounds,
         "batch_size": a.batch_size,
         "corpus": str(corpus),
         "threads": torch.get_num_threads(),
@@ -215,7 +249,8 @@ def main() -> None:
         "| bound: the fast path's matrix products alone |\n"
         "|---|---|---|---|---|---|---|\n"
         f"{rows}\n\n{a.steps} timed steps of {a.batch_size} span-corruption examples from `{corpus.name}` per mode "
-        f"(after one warm-up step), on {a.device}, {torch.get_num_threads()} threads. The bound is "
+        f"(after one warm-up step), the course-style step and the fast path in {a.rounds} alternating "
+        f"round(s) (speedup per round: {_round_text(results)}), on {a.device}, {torch.get_num_threads()} threads. The bound is "
         "the useful tokens/s of one fast-path step if everything but its fp32 matrix products "
         "(mm, addmm, bmm, timed by torch.profiler) took no time: no fp32 fast path with the same "
         "mathematics beats it on this CPU with this BLAS, so a speedup above the bound's needs fewer "

@@ -22,7 +22,8 @@ from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 from transformers.cache_utils import DynamicCache
 
 from hf_knowgpt import AUTO_MAP, KnowGPTConfig, KnowGPTForCausalLM, KnowGPTModel, KnowGPTTokenizer
-from hf_knowgpt.model.modeling_knowgpt import CACHE_FIELD
+from hf_knowgpt.model.modeling_knowgpt import CACHE_FIELD, Segments
+from hf_knowgpt.model.modeling_knowgpt import dropout as modeling_dropout
 
 ATTENTION_TYPES = ("vanilla", "synthesizer", "perceiver")
 SELF_ATTENTION_TYPES = ("vanilla", "synthesizer")  # the variants that support packed rows
@@ -622,6 +623,60 @@ def test_perturbing_one_packed_example_leaves_the_others(attention_type):
     assert_close(logits[0, others], base[0, others], atol=1e-6, rtol=0)
     assert_close(logits[1], base[1], atol=1e-6, rtol=0)
     assert not torch.allclose(logits[0, 7:17], base[0, 7:17])
+
+
+def test_segments_gather_each_packed_example_into_a_bucket_and_back():
+    """Packed rows' examples (lengths 7, 10, 9 + a PAD tail of 6; 12, 20) regrouped for attention."""
+    batch = packed_batch(example_rows())
+    segments = Segments.of(batch["position_ids"])
+    assert segments.buckets == ((5, 16), (1, 32))  # 7, 10, 9, 6 and 12 -> 16; 20 -> 32
+    x = torch.randn(2, 3, BLOCK, 4)  # (B, nh, T, d)
+    parts = segments.gather(x)
+    assert [tuple(p.shape) for p in parts] == [(5, 3, 16, 4), (1, 3, 32, 4)]
+    assert_close(segments.scatter(parts), x, atol=0, rtol=0)
+    # The first example of row 0: its 7 tokens, then its last token repeated (after every real query).
+    first = parts[0][0, 0, :, 0]
+    assert_close(first[:7], x[0, 0, :7, 0], atol=0, rtol=0)
+    assert (first[7:] == x[0, 0, 6, 0]).all()
+    # A row that does not start at position 0 still starts a segment (none crosses rows).
+    odd = Segments.of(torch.tensor([[0, 1, 2, 0, 1], [3, 4, 0, 1, 2]]))
+    assert odd.buckets == ((4, 16),)
+    assert odd.index.view(4, 16)[:, 0].tolist() == [0, 3, 5, 7]
+
+
+def test_keep_mask_dropout_keeps_one_minus_p_scaled_and_masks_its_gradient():
+    torch.manual_seed(0)
+    x = torch.rand(1000, 1000).add_(1.0).requires_grad_()
+    y = modeling_dropout(x, 0.1, training=True, fast=True)
+    kept = y != 0
+    n = kept.numel()
+    assert abs(kept.sum().item() - 0.9 * n) < 5 * math.sqrt(n * 0.9 * 0.1)
+    assert_close(y[kept], x[kept] / 0.9, atol=0, rtol=1e-6)
+    y.sum().backward()
+    assert_close(x.grad, kept.float() / 0.9, atol=0, rtol=1e-6)
+    assert modeling_dropout(x, 0.1, training=False, fast=True) is x
+
+
+def test_set_attn_implementation_switches_the_model():
+    """The tests' `eager` cases are real only if this works (transformers refuses by default)."""
+    model = tiny_model("vanilla")
+    for implementation in ("eager", "sdpa"):
+        model.set_attn_implementation(implementation)
+        assert model.config._attn_implementation == implementation
+
+
+def test_only_eager_draws_the_courses_dropout(monkeypatch):
+    """`eager` is the course's form (F.dropout); the fast path draws its own keep-masks on CPU."""
+    calls = []
+    real = F.dropout
+    monkeypatch.setattr(F, "dropout", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model = tiny_model("vanilla", embd_pdrop=0.1, resid_pdrop=0.1, attn_pdrop=0.1).train()
+    ids = random_ids(12, seed=0)[None]
+    for implementation, drawn in (("sdpa", False), ("eager", True)):
+        calls.clear()
+        model.set_attn_implementation(implementation)
+        model(ids, labels=ids)
+        assert bool(calls) == drawn
 
 
 # --- 10. left padding -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCol
 from hf_knowgpt.data.formats import asked_name
 from hf_knowgpt.data.pipelines import train_pairs
 from hf_knowgpt.data.readers import read_qa
+from hf_knowgpt.model import modeling_knowgpt
 from hf_knowgpt.training.args import parse_args
 from hf_knowgpt.training.recipes import RECIPES
 from hf_knowgpt.training.trainer import build_dataset, resolve_data_files
@@ -55,22 +56,23 @@ def test_fast_path_loss_equals_course_style_loss(cs224n_dir, tok, attention_type
 def test_fast_path_with_attention_dropout_is_the_course_mathematics(
     cs224n_dir, tok, attention_type, monkeypatch
 ):
-    """With attention dropout on, the CPU fast path splits the queries in halves (the first half never
-    sees the later keys). With dropout made the identity, its loss and gradients are the course's."""
+    """With attention dropout on, the CPU fast path attends within each packed example alone, in halves
+    (the first half of the queries never sees the later keys), and draws its dropout masks its own way.
+    With dropout made the identity, its loss and gradients are the course's."""
     torch.manual_seed(0)
     config = KnowGPTConfig(
         vocab_size=len(tok), n_layer=2, n_head=4, n_embd=64, attention_type=attention_type
     )
     config.embd_pdrop = config.resid_pdrop = 0.0
     model = KnowGPTForCausalLM(config).train()
-    shapes = []
+    scored = []
 
-    def identity_dropout(x, p=0.5, training=True, inplace=False):
+    def identity_dropout(x, p, training, fast):
         if p > 0:  # the attention probabilities (the residual and embedding dropouts are at 0)
-            shapes.append(tuple(x.shape[-2:]))
+            scored.append((tuple(x.shape[-2:]), x.numel()))
         return x
 
-    monkeypatch.setattr(torch.nn.functional, "dropout", identity_dropout)
+    monkeypatch.setattr(modeling_knowgpt, "dropout", identity_dropout)
     (rows,) = example_batches(cs224n_dir / "wiki.txt", tok, 1, 32, 128, seed=0)
 
     def loss_and_grads(collate, implementation):
@@ -81,10 +83,12 @@ def test_fast_path_with_attention_dropout_is_the_course_mathematics(
         return loss.detach(), [q.grad.clone() for q in model.parameters()]
 
     course = loss_and_grads(PaddedCollator(), "eager")
-    assert set(shapes) == {(128, 128)}
-    shapes.clear()
+    assert {shape for shape, _ in scored} == {(128, 128)}
+    course_scores = sum(n for _, n in scored)
+    scored.clear()
     fast = loss_and_grads(PackedCollator(128), "sdpa")
-    assert set(shapes) == {(64, 64), (64, 128)}  # the halves ran
+    assert all(s <= 64 and t <= 128 and t % 8 == 0 for (s, t), _ in scored)  # buckets, halves
+    assert sum(n for _, n in scored) < course_scores / 3  # each example alone
     torch.testing.assert_close(fast[0], course[0], rtol=1e-5, atol=1e-3)
     for got, want in zip(fast[1], course[1], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)

@@ -13,6 +13,7 @@ packed rows, where `position_ids` restart at 0 at each example and attention nev
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -55,28 +56,35 @@ def _reject_unused(kwargs: dict) -> None:
 def attend(
     q, k, v, mask, *, dropout_p: float, scale: float | None, eager: bool, causal: bool = False
 ) -> torch.Tensor:
-    """Masked softmax attention. mask: bool (B, 1, T, S), True = may attend; None = causal (T == S) or T == 1.
+    """Masked softmax attention. mask: bool (B, 1, T, S), True = may attend; None = causal (T == S) or
+    T == 1; Segments = packed rows' examples, each attending causally to itself alone.
 
     causal: the mask never lets a query see a later key (self-attention), so with T == S the first half
     of the queries needs only the first half of the keys.
     """
+    if isinstance(mask, Segments):
+        outs = [
+            attend(qg, kg, vg, None, dropout_p=dropout_p, scale=scale, eager=eager, causal=True)
+            for qg, kg, vg in zip(*(mask.gather(t) for t in (q, k, v)), strict=True)
+        ]
+        return mask.scatter(outs)
     T, S = q.size(-2), k.size(-2)
     if eager:
-        return _explicit_attention(q, k, v, mask, dropout_p, scale)
+        return _explicit_attention(q, k, v, mask, dropout_p, scale, fast=False)
     if dropout_p > 0 and q.device.type == "cpu":
         # On CPU, SDPA with dropout falls back to a kernel ~15x slower than the explicit form. Run
         # that form in two halves: the first half of the queries never scores the second half of
         # the keys (a quarter of the scores, all masked: no product, softmax or dropout mask).
         # Same mathematics (tests/test_recipes.py).
         if not (causal and T == S and T > 1):
-            return _explicit_attention(q, k, v, mask, dropout_p, scale)
+            return _explicit_attention(q, k, v, mask, dropout_p, scale, fast=True)
         if mask is None:
             mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()[None, None]
         h = T // 2
         first = _explicit_attention(
-            q[..., :h, :], k[..., :h, :], v[..., :h, :], mask[..., :h, :h], dropout_p, scale
+            q[..., :h, :], k[..., :h, :], v[..., :h, :], mask[..., :h, :h], dropout_p, scale, True
         )
-        second = _explicit_attention(q[..., h:, :], k, v, mask[..., h:, :], dropout_p, scale)
+        second = _explicit_attention(q[..., h:, :], k, v, mask[..., h:, :], dropout_p, scale, True)
         return torch.cat([first, second], dim=-2)
     return F.scaled_dot_product_attention(
         q,
@@ -89,7 +97,9 @@ def attend(
     )
 
 
-def _explicit_attention(q, k, v, mask, dropout_p: float, scale: float | None) -> torch.Tensor:
+def _explicit_attention(
+    q, k, v, mask, dropout_p: float, scale: float | None, fast: bool
+) -> torch.Tensor:
     """The course's explicit form: scores, masked_fill, softmax, dropout, weighted sum."""
     T = q.size(-2)
     scores = (q @ k.transpose(-2, -1)) * (
@@ -99,8 +109,111 @@ def _explicit_attention(q, k, v, mask, dropout_p: float, scale: float | None) ->
         mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     if mask is not None:
         scores = scores.masked_fill(~mask, float("-inf"))
-    probs = F.dropout(F.softmax(scores, dim=-1), p=dropout_p, training=dropout_p > 0)
-    return probs @ v
+    return dropout(F.softmax(scores, dim=-1), dropout_p, dropout_p > 0, fast) @ v
+
+
+class _KeepMaskDropout(torch.autograd.Function):
+    """Dropout from a bool keep-mask, `torch.rand(...) >= p`: the same Bernoulli(1 - p) mask and
+    1/(1 - p) scale as F.dropout (the keep probability to float32's 2**-24). On CPU, F.dropout draws
+    it with `bernoulli_`, a double per element, and keeps it as floats; this draws floats and keeps
+    one byte per element, at about two thirds of the time."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
+        keep = torch.rand(x.shape, device=x.device) >= p
+        ctx.save_for_backward(keep)
+        ctx.scale = 1.0 / (1.0 - p)
+        return x.mul(keep).mul_(ctx.scale)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (keep,) = ctx.saved_tensors
+        return grad.mul(keep).mul_(ctx.scale), None
+
+
+def dropout(x: torch.Tensor, p: float, training: bool, fast: bool) -> torch.Tensor:
+    """F.dropout; on CPU outside `eager` (the course's form), drawn as a bool keep-mask."""
+    if not training or p == 0:
+        return x
+    if fast and x.device.type == "cpu" and p < 1:
+        return _KeepMaskDropout.apply(x, p)
+    return F.dropout(x, p, training=True)
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout through `dropout`: the fast form unless the config asks for `eager`."""
+
+    def __init__(self, config: KnowGPTConfig, p: float):
+        super().__init__(p)
+        self.config = config
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        fast = self.config._attn_implementation != "eager"
+        return dropout(x, self.p, self.training, fast)
+
+
+@dataclass(frozen=True)
+class Segments:
+    """The examples of packed rows, regrouped so that attention runs on each example alone.
+
+    Attention within packed rows costs T x T scores per row, most of them between different examples
+    (masked). Here each example's tokens are gathered into a bucket of examples of similar length,
+    padded to the bucket's length m: causal attention there scores only m x m per example.
+
+    index: flat positions (row * T + offset) of every bucket's tokens, bucket after bucket; bucket g is
+        buckets[g] = (n, m): n examples of m tokens. An example shorter than m repeats its last
+        position, which lies after every real query (causal: no real query sees it).
+    inverse: (B * T,) for each packed position, its place in `index`.
+    One gather and one scatter per tensor (not one per bucket: their backwards would each fill a
+    zero (B * T, ...) tensor).
+    """
+
+    index: torch.Tensor
+    buckets: tuple[tuple[int, int], ...]
+    inverse: torch.Tensor
+    shape: tuple[int, int]
+
+    BUCKET = 16  # bucket lengths are multiples of this
+
+    @classmethod
+    def of(cls, position_ids: torch.Tensor) -> Segments:
+        """Segments start wherever position_ids is 0, and at every row's start."""
+        B, T = position_ids.shape
+        first = position_ids.cpu() == 0
+        first[:, 0] = True
+        starts = torch.nonzero(first.reshape(-1)).flatten()
+        lengths = torch.diff(starts, append=torch.tensor([B * T]))
+        sizes = ((lengths + cls.BUCKET - 1) // cls.BUCKET) * cls.BUCKET
+        index, buckets, inverse, done = [], [], torch.empty(B * T, dtype=torch.long), 0
+        for m in sorted(set(sizes.tolist())):
+            chosen = torch.nonzero(sizes == m).flatten()
+            offs = torch.arange(m)
+            last = (lengths[chosen] - 1)[:, None]
+            idx = starts[chosen][:, None] + torch.minimum(offs[None, :], last)  # (n, m)
+            real = offs[None, :] <= last
+            inverse[idx[real]] = done + torch.nonzero(real.flatten()).flatten()
+            index.append(idx.flatten())
+            buckets.append((len(chosen), m))
+            done += idx.numel()
+        device = position_ids.device
+        return cls(torch.cat(index).to(device), tuple(buckets), inverse.to(device), (B, T))
+
+    def gather(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, nh, T, d) -> per bucket (n, nh, m, d)."""
+        B, nh, T, d = x.shape
+        flat = x.transpose(1, 2).reshape(B * T, nh, d).index_select(0, self.index)
+        parts = flat.split([n * m for n, m in self.buckets])
+        return [
+            part.view(n, m, nh, d).transpose(1, 2)
+            for part, (n, m) in zip(parts, self.buckets, strict=True)
+        ]
+
+    def scatter(self, ys: list[torch.Tensor]) -> torch.Tensor:
+        """Per bucket (n, nh, m, d) -> (B, nh, T, d)."""
+        nh, d = ys[0].shape[1], ys[0].shape[3]
+        flat = torch.cat([y.transpose(1, 2).reshape(-1, nh, d) for y in ys])
+        B, T = self.shape
+        return flat.index_select(0, self.inverse).view(B, T, nh, d).transpose(1, 2)
 
 
 def _split_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -121,7 +234,7 @@ class VanillaSelfAttention(nn.Module):
         self.config, self.layer_idx, self.n_head = config, layer_idx, config.n_head
         self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
-        self.resid_drop = nn.Dropout(config.resid_pdrop)
+        self.resid_drop = Dropout(config, config.resid_pdrop)
 
     def forward(self, x, mask, position_ids, cache: Cache | None = None):
         q, k, v = (_split_heads(t, self.n_head) for t in self.qkv(x).split(x.size(-1), dim=-1))
@@ -156,7 +269,7 @@ class SynthesizerSelfAttention(nn.Module):
         self.b2 = nn.Parameter(torch.zeros(config.block_size))
         self.value = nn.Linear(config.n_embd, config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
-        self.resid_drop = nn.Dropout(config.resid_pdrop)
+        self.resid_drop = Dropout(config, config.resid_pdrop)
 
     def forward(self, x, mask, position_ids, cache: Cache | None = None):
         B, T, _ = x.shape
@@ -192,7 +305,7 @@ class CrossAttention(nn.Module):
         self.query = nn.Linear(config.n_embd, config.n_embd)
         self.kv = nn.Linear(config.n_embd, 2 * config.n_embd)
         self.proj = nn.Linear(config.n_embd, config.n_embd)
-        self.resid_drop = nn.Dropout(config.resid_pdrop)
+        self.resid_drop = Dropout(config, config.resid_pdrop)
 
     def forward(self, x_q, x_kv, mask):
         q = _split_heads(self.query(x_q), self.n_head)  # (B, nh, Tq, hs)
@@ -214,7 +327,7 @@ class MLP(nn.Module):
         super().__init__()
         self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
         self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
-        self.drop = nn.Dropout(config.resid_pdrop)
+        self.drop = Dropout(config, config.resid_pdrop)
 
     def forward(self, x):
         return self.drop(self.proj(F.gelu(self.fc(x))))
@@ -292,18 +405,22 @@ class PerceiverTrunk(nn.Module):
 
 
 def _self_attention_mask(
-    attention_mask, position_ids, q_len: int, past_len: int
-) -> torch.Tensor | None:
+    attention_mask, position_ids, q_len: int, past_len: int, eager: bool
+) -> torch.Tensor | Segments | None:
     """Bool (B, 1, T, S) mask for self-attention, or None when plain causal attention is exact.
 
     A key is visible if it is not later than the query, not padding (attention_mask), and, for packed
-    rows (no cache), in the query's segment; a segment starts wherever position_ids is 0.
+    rows (no cache), in the query's segment; a segment starts wherever position_ids is 0. Packed rows
+    without padding give Segments instead (the same rule, without scoring other examples), except
+    under `eager`, the course's form.
     """
     kv_len = past_len + q_len
     padded = attention_mask is not None and not bool(attention_mask[:, -kv_len:].all())
     packed = past_len == 0 and position_ids is not None and bool((position_ids[:, 1:] == 0).any())
     if not padded and not packed and (past_len == 0 or q_len == 1):
         return None
+    if packed and not padded and not eager:
+        return Segments.of(position_ids)
     device = position_ids.device
     q_idx = torch.arange(past_len, kv_len, device=device)
     k_idx = torch.arange(kv_len, device=device)
@@ -325,6 +442,12 @@ class KnowGPTPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
     _no_split_modules = ["Block", "CrossBlock"]
 
+    @classmethod
+    def _can_set_attn_implementation(cls) -> bool:
+        # transformers guesses from the module's source (AttentionInterface) and says no; every
+        # attention here reads config._attn_implementation at each call, so switching is safe.
+        return True
+
     def _init_weights(self, module):
         super()._init_weights(module)  # Linear/Embedding N(0, 0.02), biases 0, LayerNorm (1, 0)
         if isinstance(module, KnowGPTModel):
@@ -343,7 +466,7 @@ class KnowGPTModel(KnowGPTPreTrainedModel):
         super().__init__(config)
         self.tok_emb = nn.Embedding(config.vocab_size, config.n_embd)
         self.pos_emb = nn.Parameter(torch.zeros(1, config.block_size, config.n_embd))
-        self.drop = nn.Dropout(config.embd_pdrop)
+        self.drop = Dropout(config, config.embd_pdrop)
         if config.attention_type == "perceiver":
             self.perceiver = PerceiverTrunk(config)
         else:
@@ -396,7 +519,13 @@ class KnowGPTModel(KnowGPTPreTrainedModel):
         if perceiver:
             x = self.perceiver(x, attention_mask, position_ids)
         else:
-            mask = _self_attention_mask(attention_mask, position_ids, T, past_len)
+            mask = _self_attention_mask(
+                attention_mask,
+                position_ids,
+                T,
+                past_len,
+                eager=self.config._attn_implementation == "eager",
+            )
             for block in self.blocks:
                 x = block(x, mask, position_ids, past_key_values)
         return BaseModelOutputWithPast(
