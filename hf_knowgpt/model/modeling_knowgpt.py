@@ -112,11 +112,17 @@ def _explicit_attention(
     return dropout(F.softmax(scores, dim=-1), dropout_p, dropout_p > 0, fast) @ v
 
 
+def is_eager(config: KnowGPTConfig) -> bool:
+    """`eager` asks for the course's explicit form (its attention and F.dropout); anything else, the
+    fast path. Read at each call, so `set_attn_implementation` takes effect at once."""
+    return config._attn_implementation == "eager"
+
+
 class _KeepMaskDropout(torch.autograd.Function):
     """Dropout from a bool keep-mask, `torch.rand(...) >= p`: the same Bernoulli(1 - p) mask and
     1/(1 - p) scale as F.dropout (the keep probability to float32's 2**-24). On CPU, F.dropout draws
     it with `bernoulli_`, a double per element, and keeps it as floats; this draws floats and keeps
-    one byte per element, at about two thirds of the time."""
+    one byte per element."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
@@ -148,8 +154,7 @@ class Dropout(nn.Dropout):
         self.config = config
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fast = self.config._attn_implementation != "eager"
-        return dropout(x, self.p, self.training, fast)
+        return dropout(x, self.p, self.training, fast=not is_eager(self.config))
 
 
 @dataclass(frozen=True)
@@ -247,7 +252,7 @@ class VanillaSelfAttention(nn.Module):
             mask,
             dropout_p=self.config.attn_pdrop if self.training else 0.0,
             scale=None,
-            eager=self.config._attn_implementation == "eager",
+            eager=is_eager(self.config),
             causal=True,
         )
         return self.resid_drop(self.proj(_merge_heads(y)))
@@ -290,7 +295,7 @@ class SynthesizerSelfAttention(nn.Module):
             mask,
             dropout_p=self.config.attn_pdrop if self.training else 0.0,
             scale=1.0,
-            eager=self.config._attn_implementation == "eager",
+            eager=is_eager(self.config),
             causal=True,
         )
         return self.resid_drop(self.proj(_merge_heads(y)))
@@ -317,7 +322,7 @@ class CrossAttention(nn.Module):
             mask,
             dropout_p=self.config.attn_pdrop if self.training else 0.0,
             scale=None,
-            eager=self.config._attn_implementation == "eager",
+            eager=is_eager(self.config),
         )
         return self.resid_drop(self.proj(_merge_heads(y)))
 
@@ -524,7 +529,7 @@ class KnowGPTModel(KnowGPTPreTrainedModel):
                 position_ids,
                 T,
                 past_len,
-                eager=self.config._attn_implementation == "eager",
+                eager=is_eager(self.config),
             )
             for block in self.blocks:
                 x = block(x, mask, position_ids, past_key_values)
