@@ -7,7 +7,7 @@ import pytest
 
 from hf_knowgpt.cli import main
 from hf_knowgpt.training import args as args_module
-from hf_knowgpt.training.args import parse_args
+from hf_knowgpt.training.args import PretrainDataArguments, parse_args
 from hf_knowgpt.training.recipes import RECIPES
 
 
@@ -117,3 +117,9 @@ def test_fp16_on_cpu_is_refused_not_recorded(tmp_path, capsys, hf_env, reset_acc
         "knowgpt pretrain: error: --mixed_precision fp16 does nothing on a CPU; use bf16 or no"
     ]
     assert not (out / "run_info.json").exists()
+
+
+def test_augment_full_names_needs_augmented_copies():
+    with pytest.raises(ValueError, match="--augment >= 1"):
+        PretrainDataArguments(augment_full_names=True)
+    PretrainDataArguments(augment=1, augment_full_names=True)

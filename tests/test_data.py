@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from hf_knowgpt.data.augment import augmented_documents, name_in_full, title
 from hf_knowgpt.data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from hf_knowgpt.data.commands import main
 from hf_knowgpt.data.formats import (
@@ -568,3 +569,35 @@ def test_cli_examples(data_dir, capsys):
     )  # two in each input and labels line
     assert main(["namedata", str(data_dir / "birth_dev.tsv"), "--n", "1"]) == 0
     assert f"Atlanta{MASK_CHAR}" in capsys.readouterr().out
+
+
+def test_title_is_the_name_before_the_first_sentence_even_with_initials():
+    assert title("Paolo J. Bjornsson. Bjornsson was born in Busan .") == "Paolo J. Bjornsson"
+    assert title("Khatchig Mouradian. Khatchig Mouradian is a journalist .") == "Khatchig Mouradian"
+    assert title("no title sentence here") is None
+
+
+def test_name_in_full_rewrites_every_mention_by_a_tail_of_the_name():
+    doc = (
+        "Lucy Toulmin Smith. Smith was born at Boston . Toulmin Smith's father, Lucy Toulmin Smith "
+        "wrote, met Smithson and Fairbanks-Smith ."
+    )
+    assert name_in_full(doc) == (
+        "Lucy Toulmin Smith. Lucy Toulmin Smith was born at Boston . Lucy Toulmin Smith's father, "
+        "Lucy Toulmin Smith wrote, met Smithson and Fairbanks-Smith ."
+    )
+    for unchanged in ("Madonna. Madonna sang .", "no title. Smith was here ."):
+        assert name_in_full(unchanged) == unchanged
+
+
+@pytest.mark.parametrize("full_names", [False, True])
+def test_augmented_copies_keep_the_title_first_and_every_sentence(full_names):
+    doc = "Paolo J. Bjornsson. Bjornsson was born in Busan . He lived in Oslo . Bjornsson sang ."
+    name = "Paolo J. Bjornsson" if full_names else "Bjornsson"
+    sentences = {f"{name} was born in Busan .", "He lived in Oslo .", f"{name} sang ."}
+    copies = augmented_documents([doc], copies=8, seed=0, full_names=full_names)
+    assert len(copies) == 8 and len(set(copies)) > 1  # shuffled, not repeated
+    for copy in copies:
+        body = copy.removeprefix("Paolo J. Bjornsson. ")
+        assert copy.startswith("Paolo J. Bjornsson. ")  # the initial does not end the title
+        assert {s + " ." for s in body.removesuffix(" .").split(" . ")} == sentences

@@ -121,6 +121,13 @@ class PretrainDataArguments(DataArguments):
     augment: int = field(
         default=0, metadata={"help": "extra augmented copies of each document (sentence shuffles)"}
     )
+    augment_full_names: bool = field(
+        default=False,
+        metadata={
+            "help": "in the augmented copies, name the person in full wherever the text uses the "
+            "surname (the line's title, data/augment.py)"
+        },
+    )
 
     def __post_init__(self):
         super().__post_init__()
@@ -128,6 +135,10 @@ class PretrainDataArguments(DataArguments):
             raise ValueError(f"--salient_spans is a share in [0, 1], got {self.salient_spans}")
         if self.qa_repeats < 1 or self.augment < 0:
             raise ValueError("--qa_repeats must be >= 1 and --augment >= 0")
+        if self.augment_full_names and not self.augment:
+            raise ValueError(
+                "--augment_full_names rewrites the augmented copies: give --augment >= 1"
+            )
 
 
 @dataclass

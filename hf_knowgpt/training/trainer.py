@@ -13,8 +13,6 @@ import json
 import logging
 import math
 import os
-import random
-import re
 import shutil
 import signal
 import threading
@@ -28,6 +26,7 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..data.augment import augmented_documents
 from ..data.collators import PackedCollator, PaddedCollator, TrimmedCollator, count_targets
 from ..data.formats import qa_row
 from ..data.pipelines import birthplace_dataset, pretraining_dataset, set_epoch, train_pairs
@@ -110,18 +109,6 @@ def build_model(
     return tokenizer, KnowGPTForCausalLM(config)
 
 
-def augmented_documents(docs: list[str], copies: int, seed: int) -> list[str]:
-    """Knowledge augmentation: `copies` variants of each document with its sentences after the first shuffled."""
-    rng = random.Random(seed)
-    out = []
-    for doc in docs:
-        head, *rest = re.split(r"(?<=\.) (?=[A-Z])", doc)
-        for _ in range(copies):
-            rng.shuffle(rest)
-            out.append(" ".join([head, *rest]))
-    return out
-
-
 def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int, seed: int):
     """(dataset, tokens the course counts per example). Pretraining may mix in QA pairs and augmentations."""
     if job == "finetune":
@@ -132,7 +119,8 @@ def build_dataset(job: str, data_args: DataArguments, tokenizer, block_size: int
         return rows, block_size - 1
     extra: list[str] = []
     if data_args.augment:
-        extra += augmented_documents(read_corpus(data_args.corpus_file), data_args.augment, seed)
+        docs = read_corpus(data_args.corpus_file)
+        extra += augmented_documents(docs, data_args.augment, seed, data_args.augment_full_names)
     if data_args.mix_qa:
         pairs = train_pairs(data_args.train_file, tokenizer, block_size, data_args.question_forms)
         extra += [qa_row(q, a) for q, a in pairs] * data_args.qa_repeats
