@@ -2,7 +2,8 @@
 
     python scripts/demo_design.py NAME '{"gen": {...}, "model": {...}, "pre": {...}, "ft": {...}}'
 
-Writes /work/runs/dx/NAME/result.json: pretrained-only and finetuned dev accuracy, both storage probes.
+Writes runs/demo_design/NAME/result.json: pretrained-only and finetuned dev accuracy, both storage
+probes, and the provenance (command, commit, date, machine, wall time).
 """
 
 import json
@@ -12,10 +13,11 @@ from pathlib import Path
 
 from hf_knowgpt.data.synthetic import generate
 from hf_knowgpt.lab.demo import dev_storage
-from hf_knowgpt.lab.runner import COMMON, evaluate_run, run
+from hf_knowgpt.lab.runner import COMMON, Started, evaluate_run, run, write_result
 
+started = Started()
 name, cfg = sys.argv[1], json.loads(sys.argv[2])
-out = Path("/work/runs/dx") / name
+out = Path("runs/demo_design") / name
 t0 = time.time()
 gen = {
     "n_people": 400,
@@ -70,4 +72,4 @@ if cfg.get("scratch"):
     res["scratch_dev"] = evaluate_run(sc, dev, "dev_predictions.txt")["correct"]
 res["wall_s"] = round(time.time() - t0)
 print("RESULT", name, json.dumps(res))
-(out / "result.json").write_text(json.dumps(res, indent=1))
+write_result(out / "result", res, None, started.provenance())
