@@ -100,18 +100,15 @@ def attend(
 def _explicit_attention(
     q, k, v, mask, dropout_p: float, scale: float | None, fast: bool
 ) -> torch.Tensor:
-    """The course's explicit form: scores, masked_fill, softmax, dropout, weighted sum. `fast` scales
-    and masks the scores in place (the course's form allocates a tensor for each) and draws its
-    dropout mask its own way (`dropout`); the same numbers otherwise."""
+    """The course's explicit form: scores, masked_fill, softmax, dropout, weighted sum."""
     T = q.size(-2)
-    scores = q @ k.transpose(-2, -1)
-    scale = scale if scale is not None else 1.0 / math.sqrt(q.size(-1))
-    scores = scores.mul_(scale) if fast else scores * scale
+    scores = (q @ k.transpose(-2, -1)) * (
+        scale if scale is not None else 1.0 / math.sqrt(q.size(-1))
+    )
     if mask is None and T > 1:
         mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     if mask is not None:
-        masked_fill = scores.masked_fill_ if fast else scores.masked_fill
-        scores = masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, float("-inf"))
     return dropout(F.softmax(scores, dim=-1), dropout_p, dropout_p > 0, fast) @ v
 
 
@@ -121,36 +118,23 @@ def is_eager(config: KnowGPTConfig) -> bool:
     return config._attn_implementation == "eager"
 
 
-def _keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
-    """Bool mask, each element True with probability 1 - p (to 2**-31; torch.rand's floats give 2**-24).
-
-    Each int64 of `random_()` (uniform on [0, 2**63), two Mersenne Twister words) gives two 31-bit
-    uniform draws, its 32-bit halves without their top bit: on CPU this draws a mask in ~60 % of the
-    time of `torch.rand(shape) >= p`, one float per element.
-    """
-    n = math.prod(shape)
-    words = torch.empty((n + 1) // 2, dtype=torch.int64, device=device).random_()
-    halves = words.view(torch.int32)[:n].bitwise_and_(0x7FFFFFFF)
-    return (halves >= round(p * 2**31)).view(shape)
-
-
 class _KeepMaskDropout(torch.autograd.Function):
-    """Dropout from a bool keep-mask (`_keep_mask`): the same Bernoulli(1 - p) mask and 1/(1 - p)
-    scale as F.dropout. On CPU, F.dropout draws it with `bernoulli_`, a double per element, and keeps
-    it as floats; this draws two elements per 64 random bits, keeps one byte per element and applies
-    it in two passes (`where`, then the scale in place) without casting it to floats."""
+    """Dropout from a bool keep-mask, `torch.rand(...) >= p`: the same Bernoulli(1 - p) mask and
+    1/(1 - p) scale as F.dropout (the keep probability to float32's 2**-24). On CPU, F.dropout draws
+    it with `bernoulli_`, a double per element, and keeps it as floats; this draws floats and keeps
+    one byte per element."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, p: float) -> torch.Tensor:
-        keep = _keep_mask(x.shape, p, x.device)
+        keep = torch.rand(x.shape, device=x.device) >= p
         ctx.save_for_backward(keep)
         ctx.scale = 1.0 / (1.0 - p)
-        return x.where(keep, 0.0).mul_(ctx.scale)
+        return x.mul(keep).mul_(ctx.scale)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (keep,) = ctx.saved_tensors
-        return grad.where(keep, 0.0).mul_(ctx.scale), None
+        return grad.mul(keep).mul_(ctx.scale), None
 
 
 def dropout(x: torch.Tensor, p: float, training: bool, fast: bool) -> torch.Tensor:
@@ -597,10 +581,8 @@ class KnowGPTForCausalLM(KnowGPTPreTrainedModel, GenerationMixin):
         if labels is not None:
             # Position t predicts label t+1; -100 is ignored. With num_items_in_batch the loss is a sum
             # divided by that count, so gradient accumulation over uneven micro-batches stays exact.
-            # The labels move, not the logits: the last position gets -100 (no copy of the logits).
-            shift_logits = logits.view(-1, logits.size(-1)).float()
-            shift_labels = F.pad(labels[:, 1:], (0, 1), value=-100).reshape(-1)
-            shift_labels = shift_labels.to(shift_logits.device)
+            shift_logits = logits[:, :-1].reshape(-1, logits.size(-1)).float()
+            shift_labels = labels[:, 1:].reshape(-1).to(shift_logits.device)
             if num_items_in_batch is None:
                 loss = F.cross_entropy(shift_logits, shift_labels, ignore_index=-100)
             else:
